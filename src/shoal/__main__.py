@@ -1,0 +1,5 @@
+"""``python -m shoal`` runs the command line."""
+
+from shoal.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The Segment-compatible HTTP edge: ``/v1/*`` routes that put events on the queue."""

@@ -1,0 +1,129 @@
+"""The loop that moves events from the queue into the store, in bulk.
+
+Each round takes what the queue has (up to the batch size), normalizes it off the event
+loop, skips messageIds repeated within the round, writes the round to the store in one
+atomic, deduplicating bulk load, and only then acks it. A crash anywhere before the ack
+means the round is delivered again and the store's dedupe keeps it exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+from shoal.pipeline.hub import EventHub
+from shoal.queue import Delivery, Queue
+from shoal.spec.envelope import ENVELOPE_DECODER
+from shoal.spec.normalize import NormalizedEvent, normalize
+from shoal.spec.timestamps import now_ms
+from shoal.store import EventStore
+
+log = logging.getLogger("shoal.pipeline")
+GROUP = "pipeline"
+_FORGET_EVERY = 3600.0
+
+
+@dataclass
+class PipelineStats:
+    """Counters since start, for ``/api/v1/status``."""
+
+    stored: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    rounds: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+class Pipeline:
+    """Queue → store mover; run it as a task and ``stop()`` it to drain cleanly."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        store: EventStore,
+        hub: EventHub,
+        *,
+        batch_size: int = 5000,
+        dedupe_window_hours: int = 168,
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.hub = hub
+        self.batch_size = batch_size
+        self.dedupe_window_ms = dedupe_window_hours * 3_600_000
+        self.stats = PipelineStats()
+        self._stopping = asyncio.Event()
+        self._last_forget = 0.0
+
+    async def run(self) -> None:
+        """Process rounds until ``stop()``; failures are retried, never dropped."""
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                deliveries = await self.queue.consume(GROUP, self.batch_size, wait=0.25)
+                if deliveries:
+                    await self.process(deliveries)
+                    backoff = 0.5
+                else:
+                    await self._forget_old_ids()
+            except Exception as exc:
+                # The round stays unacked and comes back; a broken store must not spin.
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                self.stats.last_error_at = time.time()
+                log.exception("pipeline round failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def stop(self) -> None:
+        """Finish the current round and return; what is not acked stays queued."""
+        self._stopping.set()
+
+    async def process(self, deliveries: list[Delivery]) -> None:
+        """One round: normalize, store, ack, notify."""
+        events, corrupt = await asyncio.to_thread(_prepare, deliveries)
+        if corrupt:
+            # Not something our edge writes; keep it queued and visible in the log.
+            log.error("%d queue records could not be decoded; retrying later", len(corrupt))
+            await self.queue.nack(GROUP, corrupt, delay=300)
+        result = await self.store.write(events)
+        ok = [d for d in deliveries if d not in corrupt] if corrupt else deliveries
+        await self.queue.ack(GROUP, ok)
+        self.stats.rounds += 1
+        self.stats.stored += result.inserted
+        self.stats.duplicates += result.duplicates + (len(ok) - len(events))
+        self.stats.rejected += sum(1 for e in events if e.status == "rejected")
+        self.hub.notify(e.source_id for e in events)
+
+    async def _forget_old_ids(self) -> None:
+        now = time.monotonic()
+        if now - self._last_forget < _FORGET_EVERY:
+            return
+        self._last_forget = now
+        await self.store.forget_message_ids(now_ms() - self.dedupe_window_ms)
+
+
+def _prepare(deliveries: list[Delivery]) -> tuple[list[NormalizedEvent], list[Delivery]]:
+    events: list[NormalizedEvent] = []
+    corrupt: list[Delivery] = []
+    seen: set[tuple[str, str]] = set()
+    for delivery in deliveries:
+        try:
+            envelope = ENVELOPE_DECODER.decode(delivery.payload)
+        except msgspec.DecodeError:
+            corrupt.append(delivery)
+            continue
+        event = normalize(envelope)
+        key = (event.source_id, event.message_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        events.append(event)
+    return events, corrupt

@@ -1,0 +1,95 @@
+"""Wires the backends together and runs them: what ``shoal serve`` starts and stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from shoal.collect.keys import WriteKeys
+from shoal.collect.routes import Edge
+from shoal.control import ControlPlane, User, Workspace
+from shoal.pipeline import EventHub, Pipeline
+from shoal.queue import Queue, open_queue
+from shoal.settings import Settings
+from shoal.store import EventStore, open_store
+
+log = logging.getLogger("shoal.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStart:
+    """What was created on an empty data dir, to tell the person who started Shoal."""
+
+    workspace: Workspace
+    owner: User
+    token: str
+    token_from_env: bool
+
+
+class Runtime:
+    """The control plane, queue, store, pipeline and edge of one Shoal server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.control = ControlPlane(settings.resolved_control_url())
+        self.queue: Queue = open_queue(
+            settings.resolved_queue_url(), synchronous=settings.queue_sync
+        )
+        self.store: EventStore = open_store(
+            settings.resolved_store_url(),
+            memory_limit=settings.store_memory_limit,
+            threads=settings.store_threads,
+        )
+        self.hub = EventHub()
+        self.keys = WriteKeys(self.control)
+        self.pipeline = Pipeline(
+            self.queue,
+            self.store,
+            self.hub,
+            batch_size=settings.pipeline_batch_size,
+            dedupe_window_hours=settings.dedupe_window_hours,
+        )
+        self.edge = Edge(
+            self.queue,
+            self.keys,
+            default_rate_limit=settings.default_rate_limit,
+            public_url=settings.public_url,
+            trusted_proxies=settings.trusted_proxies,
+        )
+        self.first_start: FirstStart | None = None
+        self.stopping = asyncio.Event()
+        self.ready = False
+        self._pipeline_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Migrate, bootstrap an empty data dir, open the backends, start the pipeline."""
+        await asyncio.to_thread(self.control.migrate)
+        created = await asyncio.to_thread(self.control.bootstrap, self.settings.admin_token)
+        if created is not None:
+            workspace, owner, token = created
+            self.first_start = FirstStart(
+                workspace, owner, token, token_from_env=bool(self.settings.admin_token)
+            )
+        await asyncio.to_thread(self.keys.reload)
+        await self.queue.start()
+        await self.store.start()
+        self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="shoal-pipeline")
+        self.ready = True
+
+    def begin_shutdown(self) -> None:
+        """Tell live streams to end so the server can stop without waiting on them."""
+        self.ready = False
+        self.stopping.set()
+        self.hub.wake_all()
+
+    async def stop(self) -> None:
+        """Drain the pipeline's current round, then close everything in order."""
+        self.begin_shutdown()
+        await self.pipeline.stop()
+        if self._pipeline_task is not None:
+            await self._pipeline_task
+        await self.store.close()
+        await self.queue.close()
+        await asyncio.to_thread(self.control.close)

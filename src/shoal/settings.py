@@ -1,0 +1,64 @@
+"""Server settings, read from ``SHOAL_*`` environment variables and command-line flags.
+
+Backend URLs choose implementations: the scheme of ``queue_url`` names a queue backend and
+the scheme of ``store_url`` an event-store backend, both looked up in their registries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything ``shoal serve`` needs to know; each field maps to ``SHOAL_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOAL_", extra="ignore")
+
+    data_dir: Path = Path("./shoal-data")
+    """Where the embedded backends keep their files."""
+    host: str = "127.0.0.1"
+    port: int = 8088
+    public_url: str | None = None
+    """Base URL that SDKs should use (the settings document's apiHost); defaults to the
+    address each request arrived on."""
+    admin_token: str | None = None
+    """At the first start only: becomes the owner's API token (scripts rely on this)."""
+
+    control_url: str | None = None
+    """SQLAlchemy URL of the control plane; default ``sqlite:///<data_dir>/control.db``."""
+    queue_url: str | None = None
+    """Queue backend; default ``sqlite:///<data_dir>/queue.db``."""
+    store_url: str | None = None
+    """Event store backend; default ``duckdb:///<data_dir>/events.duckdb``."""
+
+    queue_sync: Literal["off", "normal", "full"] = "normal"
+    """SQLite queue fsync policy. ``normal`` survives a crash of Shoal itself; ``full``
+    also survives power loss at the cost of one fsync per commit (see docs/operations.md)."""
+    store_memory_limit: str = "512MB"
+    """DuckDB buffer-manager limit."""
+    store_threads: int = 2
+
+    dedupe_window_hours: int = Field(default=168, ge=24)
+    """How long a messageId is remembered per source for deduplication (at least 24h)."""
+    default_rate_limit: float | None = None
+    """Events per second allowed per source when the source sets none; ``None`` = unlimited."""
+    pipeline_batch_size: int = Field(default=5000, ge=1)
+    """Most events the pipeline moves from the queue into the store in one bulk load."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers whose ``X-Forwarded-For`` is believed when filling ``context.ip``."""
+
+    def resolved_control_url(self) -> str:
+        """The control-plane database URL, defaulting into the data dir."""
+        return self.control_url or f"sqlite:///{self.data_dir.resolve() / 'control.db'}"
+
+    def resolved_queue_url(self) -> str:
+        """The queue URL, defaulting to the embedded SQLite queue in the data dir."""
+        return self.queue_url or f"sqlite:///{self.data_dir.resolve() / 'queue.db'}"
+
+    def resolved_store_url(self) -> str:
+        """The event-store URL, defaulting to the embedded DuckDB file in the data dir."""
+        return self.store_url or f"duckdb:///{self.data_dir.resolve() / 'events.duckdb'}"

@@ -1,0 +1,1 @@
+"""The Segment wire contract: limits, the queue envelope, and message normalization (no I/O)."""
