@@ -2,5 +2,6 @@
 
 from shoal.pipeline.hub import EventHub
 from shoal.pipeline.runner import Pipeline, PipelineStats
+from shoal.pipeline.stage import Stage
 
-__all__ = ["EventHub", "Pipeline", "PipelineStats"]
+__all__ = ["EventHub", "Pipeline", "PipelineStats", "Stage"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from shoal.pipeline.hub import EventHub
+from shoal.pipeline.stage import Stage
 from shoal.queue import Delivery, Queue
 from shoal.spec.envelope import ENVELOPE_DECODER
 from shoal.spec.normalize import NormalizedEvent, normalize
@@ -59,6 +60,8 @@ class Pipeline:
         self.batch_size = batch_size
         self.dedupe_window_ms = dedupe_window_hours * 3_600_000
         self.stats = PipelineStats()
+        self.stages: list[Stage] = []
+        """Run in order on every round after normalization, before the store write."""
         self._stopping = asyncio.Event()
         self._last_forget = 0.0
 
@@ -93,6 +96,8 @@ class Pipeline:
             # Not something our edge writes; keep it queued and visible in the log.
             log.error("%d queue records could not be decoded; retrying later", len(corrupt))
             await self.queue.nack(GROUP, corrupt, delay=300)
+        for stage in self.stages:
+            await stage.process(events)
         result = await self.store.write(events)
         ok = [d for d in deliveries if d not in corrupt] if corrupt else deliveries
         await self.queue.ack(GROUP, ok)

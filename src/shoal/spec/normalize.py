@@ -77,6 +77,8 @@ class NormalizedEvent(msgspec.Struct):
     user_id: str | None = None
     anonymous_id: str | None = None
     group_id: str | None = None
+    violations: list[dict[str, Any]] | None = None
+    """Tracking-plan findings: ``{"type", "field", "message"}`` each (set by plan stages)."""
 
 
 def _as_id(value: object) -> str | None:

@@ -43,6 +43,7 @@ class StoredEvent:
     status: str
     reason: str | None
     message: dict[str, Any]
+    violations: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +82,12 @@ class EventStore(Protocol):
 
     async def forget_message_ids(self, received_before_ms: int) -> int:
         """Drop dedupe memory older than the window; returns how many ids were dropped."""
+
+    async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query in the store's dialect (``capabilities.dialect``).
+
+        Tables: ``events`` (one row per stored event: ``id, workspace_id, source_id,
+        environment, message_id, type, event, user_id, anonymous_id, group_id, timestamp,
+        received_at, status, reason, properties, traits, context, extra, violations``).
+        Parameters use ``?`` placeholders.
+        """

@@ -31,21 +31,21 @@ _SPLIT_KEYS = ("properties", "traits", "context")
 _COLUMNS = (
     "id, workspace_id, source_id, environment, message_id, type, event, user_id, "
     "anonymous_id, group_id, timestamp, received_at, status, reason, properties, traits, "
-    "context, extra"
+    "context, extra, violations"
 )
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staging (
     id BIGINT, workspace_id VARCHAR, source_id VARCHAR, environment VARCHAR,
     message_id VARCHAR, type VARCHAR, event VARCHAR, user_id VARCHAR, anonymous_id VARCHAR,
     group_id VARCHAR, timestamp BIGINT, received_at BIGINT, status VARCHAR, reason VARCHAR,
-    properties VARCHAR, traits VARCHAR, context VARCHAR, extra VARCHAR
+    properties VARCHAR, traits VARCHAR, context VARCHAR, extra VARCHAR, violations VARCHAR
 )
 """
 _MOVE = f"""
 INSERT INTO events ({_COLUMNS})
 SELECT id, workspace_id, source_id, environment, message_id, type, event, user_id,
        anonymous_id, group_id, epoch_ms(timestamp), epoch_ms(received_at), status, reason,
-       properties::JSON, traits::JSON, context::JSON, extra::JSON
+       properties::JSON, traits::JSON, context::JSON, extra::JSON, violations::JSON
 FROM staging
 """
 _KEY = "md5_number(source_id || chr(0) || message_id)"
@@ -123,6 +123,13 @@ class DuckDBStore:
 
         return await self._on_writer(run)
 
+    async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        def run(cur: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = cur.execute(sql, list(params)).fetchall()
+            return rows
+
+        return await self._on_reader(run)
+
     # -- threads --------------------------------------------------------------------------
 
     async def _on_writer(self, work: Callable[[], T]) -> T:
@@ -186,6 +193,7 @@ class DuckDBStore:
                     _json_or_none(msg.get("traits")),
                     _json_or_none(msg.get("context")),
                     _ENCODE(extra).decode(),
+                    _json_or_none(ev.violations),
                 )
             )
         con.execute("DELETE FROM staging")
@@ -243,7 +251,7 @@ class DuckDBStore:
         where, params = self._filters(query)
         order = "ASC" if query.after_id is not None else "DESC"
         sql = (
-            "SELECT id, source_id, status, reason, properties, traits, context, extra "
+            "SELECT id, source_id, status, reason, properties, traits, context, extra, violations "
             f"FROM events {where} ORDER BY id {order} LIMIT ?"
         )
         out = []
@@ -252,5 +260,6 @@ class DuckDBStore:
             for key, raw in zip(_SPLIT_KEYS, row[4:7], strict=True):
                 if raw is not None:
                     message[key] = _DECODE(raw)
-            out.append(StoredEvent(row[0], row[1], row[2], row[3], message))
+            violations = _DECODE(row[8]) if row[8] is not None else None
+            out.append(StoredEvent(row[0], row[1], row[2], row[3], message, violations))
         return out

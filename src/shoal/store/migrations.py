@@ -36,6 +36,7 @@ DUCKDB_MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE message_ids (key UHUGEINT PRIMARY KEY, received_at TIMESTAMP NOT NULL);
         """,
     ),
+    (2, "ALTER TABLE events ADD COLUMN violations JSON"),
 ]
 """(version, DDL) pairs; a new version only ever adds."""
 

@@ -24,12 +24,18 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 def event_view(stored: StoredEvent) -> dict[str, Any]:
-    """The message as stored, with Shoal's ``id``, ``status`` and ``reason`` beside it."""
+    """The message as stored, with Shoal's ``id``, ``status``, ``reason`` and ``violations``."""
     reason = None
     if stored.reason is not None:
         text = REJECT_REASONS.get(stored.reason, stored.reason)
         reason = {"code": stored.reason, "message": text}
-    return {**stored.message, "id": stored.id, "status": stored.status, "reason": reason}
+    return {
+        **stored.message,
+        "id": stored.id,
+        "status": stored.status,
+        "reason": reason,
+        "violations": stored.violations or [],
+    }
 
 
 class EventPage(BaseModel):
