@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.inprocess import App, running_app
 from tests.server import ShoalServer
 
 _names = itertools.count(1)
@@ -34,3 +35,10 @@ def source(shoal: ShoalServer) -> dict[str, Any]:
 def fresh_dir(tmp_path: Path) -> Path:
     """An empty data dir for tests that start their own server."""
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The whole app in-process (real SQLite and DuckDB in a temp dir), per test module."""
+    with running_app(tmp_path_factory.mktemp("app")) as client:
+        yield client

@@ -116,7 +116,9 @@ class ShoalServer:
         return source
 
     def events(self, source_id: str, limit: int = 1000, **params: Any) -> list[dict[str, Any]]:
-        response = self.api("GET", f"/sources/{source_id}/events", params={"limit": limit, **params})
+        response = self.api(
+            "GET", f"/sources/{source_id}/events", params={"limit": limit, **params}
+        )
         assert response.status_code == 200, response.text
         events: list[dict[str, Any]] = response.json()["events"]
         return events

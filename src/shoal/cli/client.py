@@ -83,13 +83,13 @@ class Client:
         except (urllib.error.URLError, OSError) as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.url}: {exc}") from None
         with response:
-            event, data = "message", []
+            event, data = "message", list[str]()
             for raw_line in response:
                 line = raw_line.decode("utf-8").rstrip("\r\n")
                 if not line:
                     if data:
                         yield event, "\n".join(data)
-                    event, data = "message", []
+                    event, data = "message", list[str]()
                 elif line.startswith("event:"):
                     event = line[6:].strip()
                 elif line.startswith("data:"):

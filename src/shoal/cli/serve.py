@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from types import FrameType
@@ -45,7 +46,9 @@ def _announce(runtime: Runtime, base: str) -> None:
     if first is None:
         return
     print("", file=out)
-    print(f"First start: created workspace {first.workspace.name!r} ({first.workspace.id})", file=out)
+    print(
+        f"First start: created workspace {first.workspace.name!r} ({first.workspace.id})", file=out
+    )
     print(f"and its owner {first.owner.email}.", file=out)
     if first.token_from_env:
         print("The owner's API token is the value of SHOAL_ADMIN_TOKEN.", file=out)
@@ -101,4 +104,12 @@ def serve(
     )
     server = _Server(config)
     server.runtime = runtime
+    # uvicorn shuts down gracefully, then re-raises the signal through the handler that was
+    # in place before it started; make that a plain exit 0, as the stop was clean.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
     server.run()
+
+
+def _exit_cleanly(_sig: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)

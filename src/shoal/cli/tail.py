@@ -32,7 +32,9 @@ def line(event: dict[str, Any]) -> str:
 def tail(
     source: Annotated[str, typer.Argument(help="Source id or name.")],
     backlog: Annotated[int, typer.Option("--backlog", "-n", help="Show the last N first.")] = 10,
-    only_rejected: Annotated[bool, typer.Option("--rejected", help="Only rejected events.")] = False,
+    only_rejected: Annotated[
+        bool, typer.Option("--rejected", help="Only rejected events.")
+    ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

@@ -187,7 +187,7 @@ class Edge:
 
 def _basic_user(header: str | None) -> str | None:
     """The user name of a ``Basic`` header (the colon is optional, as legacy SDKs omit it)."""
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")

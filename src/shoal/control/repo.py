@@ -165,9 +165,32 @@ class ControlPlane:
             raise NotFound("no workspace owner exists yet; start `shoal serve` once")
         return User(**row)
 
+    def create_user(self, workspace_id: str, email: str, name: str, role: str) -> User:
+        """Add a user (``owner`` or ``member``) to a workspace."""
+        _check_choice("role", role, ROLES)
+        user = User(new_id("usr"), workspace_id, email, name, role, _now())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.users).values(**_fields(user)))
+        except IntegrityError as exc:
+            raise Conflict(f"{email} is already a user of this workspace") from exc
+        return user
+
+    def list_users(self, workspace_id: str) -> list[User]:
+        """Users of a workspace, oldest first."""
+        query = (
+            select(t.users)
+            .where(t.users.c.workspace_id == workspace_id)
+            .order_by(t.users.c.created_at, t.users.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [User(**row) for row in conn.execute(query).mappings()]
+
     # -- sources ------------------------------------------------------------------------------
 
-    def list_sources(self, workspace_id: str | None, environment: str | None = None) -> list[Source]:
+    def list_sources(
+        self, workspace_id: str | None, environment: str | None = None
+    ) -> list[Source]:
         """Sources of a workspace (all workspaces when ``None``), oldest first."""
         query = select(t.sources).order_by(t.sources.c.created_at, t.sources.c.id)
         if workspace_id is not None:

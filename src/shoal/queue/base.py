@@ -58,7 +58,12 @@ class Queue(Protocol):
         """Return up to ``max_records`` deliveries, waiting up to ``wait`` s for the first."""
 
     async def ack(self, group: str, deliveries: Sequence[Delivery]) -> None:
-        """Mark deliveries as done for ``group``; they are never delivered again."""
+        """Mark deliveries as done for ``group``.
+
+        Acked records are not delivered again, with one exception on offset-tracking
+        backends: after a restart, records acked *after* an older unacked one may come
+        back with it. Consumers must be idempotent (the pipeline's store dedupes).
+        """
 
     async def nack(self, group: str, deliveries: Sequence[Delivery], delay: float) -> None:
         """Give deliveries back for redelivery after ``delay`` seconds."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue as threadqueue
 import sqlite3
 import threading
@@ -163,7 +164,7 @@ class SQLiteQueue:
                     self._publish_group(publishes)
                 for op, arg, future in batch:
                     if op != "publish":
-                        self._answer(future, lambda o=op, a=arg: ops[o](a))
+                        self._answer(future, functools.partial(ops[op], arg))
                 self._maybe_truncate()
         finally:
             con.close()
@@ -183,7 +184,9 @@ class SQLiteQueue:
         try:
             con.execute("BEGIN IMMEDIATE")
             for _, payloads, _future in items:
-                con.executemany("INSERT INTO messages(payload) VALUES (?)", [(p,) for p in payloads])
+                con.executemany(
+                    "INSERT INTO messages(payload) VALUES (?)", [(p,) for p in payloads]
+                )
             con.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import msgspec
 
-
 NO_VALUE = msgspec.Raw(b"null")
 """Default of optional raw fields: msgspec cannot decode ``Raw | None``."""
 

@@ -56,6 +56,10 @@ REJECT_REASONS = {
     "invalid_context": "'context' must be a JSON object",
     "event_too_large": "the message is larger than 32 KB",
     "batch_too_many_events": "the batch has more than 2,500 messages; this one is past the limit",
+    "plan_unplanned_event": "the event is not in the source's tracking plan, which blocks "
+    "unplanned events",
+    "plan_invalid_properties": "the event's properties break the source's tracking plan, which "
+    "blocks invalid events",
 }
 """Every reason code the pipeline may store, with the explanation shown to users."""
 
@@ -138,7 +142,7 @@ def _check(msg: dict[str, Any]) -> str | None:
 def _timestamps(msg: dict[str, Any], env: Envelope) -> int:
     """Stamp receivedAt, originalTimestamp and a skew-corrected timestamp; return it.
 
-    timestamp = receivedAt − (sentAt − originalTimestamp): the device's clock error is the
+    timestamp = receivedAt - (sentAt - originalTimestamp): the device's clock error is the
     gap between when it says it sent the request and when the server received it.
     """
     received = env.received_at

@@ -55,6 +55,11 @@ def _json_or_none(value: object) -> str | None:
     return None if value is None else _ENCODE(value).decode()
 
 
+def _scalar(result: duckdb.DuckDBPyConnection) -> int:
+    row = result.fetchone()
+    return int(row[0]) if row else 0
+
+
 class DuckDBStore:
     """Embedded event store; see the module docstring."""
 
@@ -62,7 +67,7 @@ class DuckDBStore:
 
     def __init__(self, path: Path | str, memory_limit: str = "512MB", threads: int = 2) -> None:
         self.path = Path(path)
-        self._config = {
+        self._config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
             "threads": str(threads),
             # Extensions would be downloaded from the internet; everything we use is built in.
@@ -110,7 +115,7 @@ class DuckDBStore:
     async def count(self, source_id: str | None = None, status: str | None = None) -> int:
         where, params = self._filters(EventQuery(source_id=source_id, status=status))
         sql = f"SELECT count(*) FROM events {where}"
-        return await self._on_reader(lambda cur: int(cur.execute(sql, params).fetchone()[0]))
+        return await self._on_reader(lambda cur: _scalar(cur.execute(sql, params)))
 
     async def forget_message_ids(self, received_before_ms: int) -> int:
         def run() -> int:
@@ -154,7 +159,7 @@ class DuckDBStore:
         con = duckdb.connect(str(self.path), config=self._config)
         apply_migrations(con, DUCKDB_MIGRATIONS)
         con.execute(_STAGING)
-        self._next_id = int(con.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0])
+        self._next_id = _scalar(con.execute("SELECT coalesce(max(id), 0) + 1 FROM events"))
         self._con = con
 
     def _shutdown(self) -> None:

@@ -43,9 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse(
-            {"code": "invalid_request", "message": summary, "errors": errors}, 422
-        )
+        return JSONResponse({"code": "invalid_request", "message": summary, "errors": errors}, 422)
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:

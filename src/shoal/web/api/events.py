@@ -105,10 +105,8 @@ async def stream_events(
         after_id = int(last_event_id)
     if after_id is None:
         newest = await runtime.store.events(EventQuery(source_id=source_id, limit=max(backlog, 1)))
-        if newest:
-            after_id = newest[-1].id - 1 if backlog else newest[0].id
-        else:
-            after_id = 0
+        # Start just before the oldest backlog event, or after the newest one.
+        after_id = (newest[-1].id - 1 if backlog else newest[0].id) if newest else 0
     if runtime.stopping.is_set():
         raise ApiError(503, "stopping", "the server is shutting down")
     query = _query(source_id, 500, status, type, event, after_id=after_id)

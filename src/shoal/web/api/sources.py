@@ -67,8 +67,8 @@ class SourceOut(BaseModel):
             id=source.id,
             workspace_id=source.workspace_id,
             name=source.name,
-            type=source.type,  # type: ignore[arg-type]
-            environment=source.environment,  # type: ignore[arg-type]
+            type=source.type,
+            environment=source.environment,
             write_key=source.write_key,
             enabled=source.enabled,
             rate_limit=source.rate_limit,
