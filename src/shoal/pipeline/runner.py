@@ -60,38 +60,64 @@ class Pipeline:
         self.batch_size = batch_size
         self.dedupe_window_ms = dedupe_window_hours * 3_600_000
         self.stats = PipelineStats()
+        self._unacked: dict[int, list[Delivery]] = {}
         self.stages: list[Stage] = []
         """Run in order on every round after normalization, before the store write."""
         self._stopping = asyncio.Event()
         self._last_forget = 0.0
 
     async def run(self) -> None:
-        """Process rounds until ``stop()``; failures are retried, never dropped."""
+        """Process rounds until ``stop()``; failures are retried, never dropped.
+
+        Normalizing round N+1 overlaps with storing round N (the store's bulk load runs in
+        native code without the GIL), while writes and acks stay strictly in order.
+        """
         backoff = 0.5
+        writing: asyncio.Task[None] | None = None
         while not self._stopping.is_set():
             try:
                 deliveries = await self.queue.consume(GROUP, self.batch_size, wait=0.25)
                 if deliveries:
-                    await self.process(deliveries)
-                    backoff = 0.5
+                    self._unacked[id(deliveries)] = deliveries
+                prepared = await asyncio.to_thread(_prepare, deliveries) if deliveries else None
+                if writing is not None:
+                    task, writing = writing, None
+                    await task
+                if deliveries and prepared is not None:
+                    writing = asyncio.create_task(self._finish(deliveries, *prepared))
                 else:
                     await self._forget_old_ids()
+                backoff = 0.5
             except Exception as exc:
-                # The round stays unacked and comes back; a broken store must not spin.
-                self.stats.failures += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                self.stats.last_error_at = time.time()
+                # Unacked rounds come back from the queue; a broken store must not spin.
+                if writing is not None:
+                    writing.cancel()
+                    await asyncio.gather(writing, return_exceptions=True)
+                    writing = None
+                self._failed(exc)
                 log.exception("pipeline round failed; retrying in %.1fs", backoff)
+                await self._give_back(backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+        if writing is not None:
+            try:
+                await writing
+            except Exception as exc:
+                self._failed(exc)
+                log.exception("last pipeline round failed; it stays queued")
 
     async def stop(self) -> None:
         """Finish the current round and return; what is not acked stays queued."""
         self._stopping.set()
 
     async def process(self, deliveries: list[Delivery]) -> None:
-        """One round: normalize, store, ack, notify."""
+        """One round, start to finish: normalize, run stages, store, ack, notify."""
         events, corrupt = await asyncio.to_thread(_prepare, deliveries)
+        await self._finish(deliveries, events, corrupt)
+
+    async def _finish(
+        self, deliveries: list[Delivery], events: list[NormalizedEvent], corrupt: list[Delivery]
+    ) -> None:
         if corrupt:
             # Not something our edge writes; keep it queued and visible in the log.
             log.error("%d queue records could not be decoded; retrying later", len(corrupt))
@@ -101,11 +127,27 @@ class Pipeline:
         result = await self.store.write(events)
         ok = [d for d in deliveries if d not in corrupt] if corrupt else deliveries
         await self.queue.ack(GROUP, ok)
+        self._unacked.pop(id(deliveries), None)
         self.stats.rounds += 1
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates + (len(ok) - len(events))
         self.stats.rejected += sum(1 for e in events if e.status == "rejected")
         self.hub.notify(e.source_id for e in events)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.stats.last_error_at = time.time()
+
+    async def _give_back(self, delay: float) -> None:
+        """Nack every round not yet acked, so the queue delivers it again after ``delay``."""
+        rounds, self._unacked = list(self._unacked.values()), {}
+        for deliveries in rounds:
+            try:
+                await self.queue.nack(GROUP, deliveries, delay)
+            except Exception:
+                # Still pending in the queue: it comes back when the consumer restarts.
+                log.exception("could not hand a failed round back to the queue")
 
     async def _forget_old_ids(self) -> None:
         now = time.monotonic()

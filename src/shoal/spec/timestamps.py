@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -29,6 +30,12 @@ def parse_ms(value: object) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+@lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    # Events of one round share a handful of seconds; strftime was the pipeline's top cost.
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ms(ms: int) -> str:
     """Format UTC epoch milliseconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
 
@@ -37,8 +44,7 @@ def format_ms(ms: int) -> str:
         '1970-01-01T00:00:01.500Z'
     """
     seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{millis:03d}Z"
+    return f"{_second(seconds)}.{millis:03d}Z"
 
 
 def now_ms() -> int:
