@@ -83,6 +83,8 @@ class NormalizedEvent(msgspec.Struct):
     group_id: str | None = None
     violations: list[dict[str, Any]] | None = None
     """Tracking-plan findings: ``{"type", "field", "message"}`` each (set by plan stages)."""
+    profile_id: str | None = None
+    """The profile identity resolution attached the event to (set by the identity stage)."""
 
 
 def _as_id(value: object) -> str | None:

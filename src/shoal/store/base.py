@@ -88,6 +88,7 @@ class EventStore(Protocol):
 
         Tables: ``events`` (one row per stored event: ``id, workspace_id, source_id,
         environment, message_id, type, event, user_id, anonymous_id, group_id, timestamp,
-        received_at, status, reason, properties, traits, context, extra, violations``).
+        received_at, status, reason, properties, traits, context, extra, violations,
+        profile_id``).
         Parameters use ``?`` placeholders.
         """

@@ -31,21 +31,23 @@ _SPLIT_KEYS = ("properties", "traits", "context")
 _COLUMNS = (
     "id, workspace_id, source_id, environment, message_id, type, event, user_id, "
     "anonymous_id, group_id, timestamp, received_at, status, reason, properties, traits, "
-    "context, extra, violations"
+    "context, extra, violations, profile_id"
 )
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staging (
     id BIGINT, workspace_id VARCHAR, source_id VARCHAR, environment VARCHAR,
     message_id VARCHAR, type VARCHAR, event VARCHAR, user_id VARCHAR, anonymous_id VARCHAR,
     group_id VARCHAR, timestamp BIGINT, received_at BIGINT, status VARCHAR, reason VARCHAR,
-    properties VARCHAR, traits VARCHAR, context VARCHAR, extra VARCHAR, violations VARCHAR
+    properties VARCHAR, traits VARCHAR, context VARCHAR, extra VARCHAR, violations VARCHAR,
+    profile_id VARCHAR
 )
 """
 _MOVE = f"""
 INSERT INTO events ({_COLUMNS})
 SELECT id, workspace_id, source_id, environment, message_id, type, event, user_id,
        anonymous_id, group_id, epoch_ms(timestamp), epoch_ms(received_at), status, reason,
-       properties::JSON, traits::JSON, context::JSON, extra::JSON, violations::JSON
+       properties::JSON, traits::JSON, context::JSON, extra::JSON, violations::JSON,
+       profile_id
 FROM staging
 """
 _KEY = "md5_number(source_id || chr(0) || message_id)"
@@ -135,6 +137,27 @@ class DuckDBStore:
 
         return await self._on_reader(run)
 
+    # -- extension hooks for components that keep tables in this database -------------------
+
+    async def migrate(self, component: str, migrations: list[tuple[int, str]]) -> int:
+        """Apply a component's own additive migrations (see ``store.migrations``)."""
+        return await self._on_writer(
+            lambda: apply_migrations(self._connection(), migrations, component)
+        )
+
+    async def run_write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work`` on the single writer connection (for bulk loads of other tables)."""
+        return await self._on_writer(lambda: work(self._connection()))
+
+    async def run_read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work`` on a reader cursor; it sees committed data only."""
+        return await self._on_reader(work)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("store is not started")
+        return self._con
+
     # -- threads --------------------------------------------------------------------------
 
     async def _on_writer(self, work: Callable[[], T]) -> T:
@@ -199,6 +222,7 @@ class DuckDBStore:
                     _json_or_none(msg.get("context")),
                     _ENCODE(extra).decode(),
                     _json_or_none(ev.violations),
+                    ev.profile_id,
                 )
             )
         con.execute("DELETE FROM staging")

@@ -37,17 +37,28 @@ DUCKDB_MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (2, "ALTER TABLE events ADD COLUMN violations JSON"),
+    (3, "ALTER TABLE events ADD COLUMN profile_id VARCHAR"),
 ]
 """(version, DDL) pairs; a new version only ever adds."""
 
 
-def apply_migrations(con: _Executes, migrations: list[tuple[int, str]]) -> int:
-    """Apply every migration newer than the recorded version; return the version now."""
+def apply_migrations(
+    con: _Executes, migrations: list[tuple[int, str]], component: str = "events"
+) -> int:
+    """Apply ``component``'s migrations newer than its recorded version; return the version.
+
+    Each component that keeps tables in the store (the events themselves, identity,
+    audiences, …) numbers its own migrations, so they never collide.
+    """
     con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TIMESTAMP DEFAULT current_timestamp)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations (component VARCHAR NOT NULL, "
+        "version INTEGER NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp, "
+        "PRIMARY KEY (component, version))"
     )
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    row = con.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = ?",
+        [component],
+    )
     current = int(row.fetchone()[0])  # type: ignore[attr-defined]
     for version, ddl in migrations:
         if version <= current:
@@ -55,7 +66,10 @@ def apply_migrations(con: _Executes, migrations: list[tuple[int, str]]) -> int:
         con.execute("BEGIN TRANSACTION")
         for statement in filter(str.strip, ddl.split(";")):
             con.execute(statement)
-        con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
+        con.execute(
+            "INSERT INTO schema_migrations (component, version) VALUES (?, ?)",
+            [component, version],
+        )
         con.execute("COMMIT")
         current = version
     return current
