@@ -180,7 +180,7 @@ class SetupService:
         if use_case is None or goal is None or record.environments_acknowledged_at is None:
             raise _not_ready("pick a goal and a use case and read the dev/prod explanation first")
         events = events_from_use_case(use_case)
-        taken = {p.name for p in self.plans.list(user.workspace_id)}
+        taken = {p.name for p in self.plans.list_plans(user.workspace_id)}
         name, n = f"{use_case.name} (guided setup)", 2
         while name in taken:
             name, n = f"{use_case.name} (guided setup {n})", n + 1

@@ -1,0 +1,247 @@
+"""``GET /api/v1/setup``: the whole guided setup as one document, progress included."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.catalog import BusinessGoal, UseCase
+from shoal.control import Source, User
+from shoal.onboarding import capabilities as caps
+from shoal.onboarding.flow import Eligibility, SetupService
+from shoal.onboarding.progress import event_progress
+from shoal.onboarding.repo import SetupRecord
+from shoal.plans import TrackingPlan, events_from_use_case
+
+ENVIRONMENTS_EXPLANATION = (
+    "Start with development (dev) sources to test and debug your implementation before "
+    "sending live data downstream. Shoal labels every source dev or prod. Once your dev "
+    "setup works, publishing creates matching prod sources (same settings, new write keys)."
+)
+REVIEW_WARNING = (
+    "Once you've reviewed the suggested events you can no longer change the use case; "
+    "restart the flow before that to pick another one."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the view needs from the control plane, read in one go."""
+
+    record: SetupRecord | None
+    eligibility: Eligibility
+    goal: BusinessGoal | None
+    use_case: UseCase | None
+    plan: TrackingPlan | None
+    dev: list[Source]
+    prod: list[Source]
+
+
+def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
+    """Read the setup, its sources and its plan (blocking: run it in a thread)."""
+    record = service.get(workspace_id)
+    eligibility = service.eligibility(workspace_id)
+    if record is None:
+        return Snapshot(None, eligibility, None, None, None, [], [])
+    plan = None
+    if record.plan_id is not None:
+        plan = next(
+            (p for p in service.plans.list_plans(workspace_id) if p.id == record.plan_id), None
+        )
+    dev, prod = service.sources_of(record)
+    return Snapshot(
+        record, eligibility, service.goal_of(record), service.use_case_of(record), plan, dev, prod
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _source(source: Source) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "name": source.name,
+        "type": source.type,
+        "environment": source.environment,
+        "write_key": source.write_key,
+        "enabled": source.enabled,
+    }
+
+
+def _step(
+    step_id: str, title: str, done: bool, ready: bool, action: str | None, **data: Any
+) -> dict[str, Any]:
+    status = "done" if done else ("todo" if ready else "blocked")
+    return {
+        "id": step_id,
+        "title": title,
+        "status": status,
+        "available": True,
+        "action": action,
+        **data,
+    }
+
+
+def _unavailable(
+    step_id: str, title: str, capability: caps.Capability, **data: Any
+) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "title": title,
+        "status": "unavailable",
+        "available": False,
+        "waits_for": capability.name,
+        "message": capability.message,
+        "action": None,
+        **data,
+    }
+
+
+def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
+    """The flow's steps with their status: done, todo, blocked or unavailable."""
+    rec, goal, use_case = snap.record, snap.goal, snap.use_case
+    locked = rec is not None and rec.locked
+    acknowledged = rec is not None and rec.environments_acknowledged_at is not None
+    published = rec is not None and rec.published_at is not None
+    goals = [
+        {"id": g.id, "name": g.name, "description": g.description} for g in service.catalog.goals
+    ]
+    use_cases = [
+        {"id": u.id, "name": u.name, "description": u.description}
+        for u in (goal.use_cases if goal else ())
+    ]
+    suggested = use_case.events if use_case else ()
+    recommended_sources = [
+        {
+            "type": kind,
+            "shoal_type": caps.SOURCE_TYPES.get(kind),
+            "available": caps.SOURCE_TYPES.get(kind) is not None,
+            "message": caps.UNAVAILABLE_SOURCE_MESSAGES.get(kind),
+        }
+        for kind in (use_case.sources if use_case else ())
+    ]
+    return [
+        _step(
+            "goal",
+            "Pick your business goal",
+            goal is not None,
+            not locked,
+            None if locked else "POST /api/v1/setup/goal",
+            locked=locked,
+            selected=goal and {"id": goal.id, "name": goal.name},
+            options=goals,
+        ),
+        _step(
+            "use_case",
+            "Select a use case",
+            use_case is not None,
+            goal is not None and not locked,
+            None if locked else "POST /api/v1/setup/use-case",
+            locked=locked,
+            selected=use_case and {"id": use_case.id, "name": use_case.name},
+            options=use_cases,
+        ),
+        _step(
+            "environments",
+            "Working with dev and prod environments",
+            acknowledged,
+            use_case is not None,
+            "POST /api/v1/setup/environments/acknowledge",
+            explanation=ENVIRONMENTS_EXPLANATION,
+        ),
+        _step(
+            "review_events",
+            "Review suggested events",
+            locked,
+            acknowledged,
+            "POST /api/v1/setup/review-events",
+            warning=REVIEW_WARNING,
+            plan_id=snap.plan.id if snap.plan else None,
+            events=[e.model_dump(mode="json") for e in suggested],
+        ),
+        _step(
+            "dev_sources",
+            "Connect dev sources",
+            bool(snap.dev),
+            locked,
+            "POST /api/v1/setup/dev-sources",
+            recommended=recommended_sources,
+            also_accepted=list(caps.EXTRA_SOURCE_TYPES),
+            sources=[_source(s) for s in snap.dev],
+        ),
+        _unavailable(
+            "dev_destinations",
+            "Connect dev destinations",
+            caps.DESTINATIONS,
+            recommended=list(use_case.destinations) if use_case else [],
+            destinations=[],
+        ),
+        _step(
+            "publish",
+            "Publish to prod and verify",
+            rec is not None and rec.publish_verified_at is not None,
+            bool(snap.dev) and locked,
+            "POST /api/v1/setup/publish/complete" if published else "POST /api/v1/setup/publish",
+            published_at=_iso(rec.published_at if rec else None),
+            verified_at=_iso(rec.publish_verified_at if rec else None),
+            prod_sources=[
+                {"dev_source_id": p.dev_source_id, **_source(s)}
+                for p in (rec.prod_sources if rec else ())
+                for s in snap.prod
+                if s.id == p.prod_source_id
+            ],
+            destinations={"available": False, "message": caps.DESTINATIONS.message},
+        ),
+        _unavailable("unify_identifiers", "Unify: add default identifiers", caps.IDENTITY),
+        _unavailable("engage_audience", "Engage: create an audience", caps.AUDIENCES),
+        _unavailable(
+            "republish", "Republish to prod (identity rules and audiences)", caps.REPUBLISH
+        ),
+    ]
+
+
+async def setup_view(service: SetupService, user: User) -> dict[str, Any]:
+    """The whole state of a workspace's guided setup, as ``GET /api/v1/setup`` returns it."""
+    snap = await asyncio.to_thread(snapshot, service, user.workspace_id)
+    rec = snap.record
+    listed = steps(snap, service)
+    open_steps = [s for s in listed if s["status"] == "todo"]
+    if rec is None:
+        status = "not_started"
+    elif rec.publish_verified_at is not None:
+        status = "complete"
+    else:
+        status = "in_progress"
+    planned = (
+        list(snap.plan.events)
+        if snap.plan
+        else (events_from_use_case(snap.use_case) if snap.use_case else [])
+    )
+    progress = await event_progress(
+        service.store,
+        user.workspace_id,
+        planned,
+        [*snap.dev, *snap.prod],
+        snap.plan.version if snap.plan else None,
+    )
+    return {
+        "workspace_id": user.workspace_id,
+        "status": status,
+        "can_edit": user.role == "owner",
+        "eligibility": {
+            "eligible": snap.eligibility.eligible or rec is not None,
+            "sources": snap.eligibility.sources,
+            "destinations": snap.eligibility.destinations,
+            "message": "guided setup has started" if rec else snap.eligibility.message,
+        },
+        "goal": listed[0]["selected"],
+        "use_case": listed[1]["selected"],
+        "use_case_locked": rec is not None and rec.locked,
+        "plan_id": snap.plan.id if snap.plan else None,
+        "started_at": _iso(rec.started_at) if rec else None,
+        "current_step": open_steps[0]["id"] if open_steps else None,
+        "steps": listed,
+        "progress": progress,
+    }

@@ -1,0 +1,208 @@
+"""``/api/v1/setup``: the guided setup of the workspace (owners advance it, anyone reads it).
+
+Every action answers with the whole setup, as ``GET /api/v1/setup`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from shoal.catalog.snippets import event_snippets
+from shoal.control import User
+from shoal.onboarding import SetupError, setup_view
+from shoal.onboarding import capabilities as caps
+from shoal.onboarding.flow import unavailable
+from shoal.runtime import Runtime
+from shoal.web.api.deps import RuntimeDep, UserDep
+from shoal.web.api.errors import ApiError
+
+router = APIRouter(prefix="/setup", tags=["guided setup"])
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class GoalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    goal_id: str = Field(min_length=1, description="e.g. optimize-advertising")
+
+
+class UseCaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    use_case_id: str = Field(min_length=1, description="e.g. mitigate-cart-abandonment")
+
+
+class DevSourceIn(BaseModel):
+    """A new dev source (``type`` and ``name``) or an existing one (``source_id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(default=None, description="Website, Mobile, server or http")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    source_id: str | None = None
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_ids: list[str] | None = Field(
+        default=None, description="Dev sources to publish; all of the setup's by default."
+    )
+
+
+def _refused(exc: SetupError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except SetupError as exc:
+        raise _refused(exc) from None
+
+
+async def _then_view(runtime: Runtime, user: User, action: Awaitable[object]) -> dict[str, Any]:
+    await action
+    return await setup_view(runtime.setup, user)
+
+
+@router.get("")
+async def get_setup(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """The whole guided setup: steps, their status, and what really arrived per event."""
+    return await setup_view(runtime.setup, user)
+
+
+@router.post("/goal")
+async def choose_goal(body: GoalIn, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Pick the business goal; on a workspace without a setup this starts one."""
+    action = _blocking(runtime.setup.choose_goal, user, body.goal_id)
+    return await _then_view(runtime, user, action)
+
+
+@router.post("/use-case")
+async def choose_use_case(body: UseCaseIn, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Pick one of the chosen goal's use cases (until the events are reviewed)."""
+    action = _blocking(runtime.setup.choose_use_case, user, body.use_case_id)
+    return await _then_view(runtime, user, action)
+
+
+@router.post("/environments/acknowledge")
+async def acknowledge(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Confirm the dev/prod explanation was read; the setup checklist opens."""
+    action = _blocking(runtime.setup.acknowledge_environments, user)
+    return await _then_view(runtime, user, action)
+
+
+@router.post("/restart")
+async def restart(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Change the use case: begin the flow again (refused once the events were reviewed)."""
+    return await _then_view(runtime, user, _blocking(runtime.setup.restart, user))
+
+
+@router.post("/review-events")
+async def review_events(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Review the suggested events: locks the use case and creates its tracking plan."""
+    action = _blocking(runtime.setup.review_events, user)
+    return await _then_view(runtime, user, action)
+
+
+@router.post("/dev-sources")
+async def connect_dev_source(
+    body: DevSourceIn, runtime: RuntimeDep, user: UserDep
+) -> dict[str, Any]:
+    """Connect a dev source: create one of a recommended type, or adopt an existing one."""
+    action = _blocking(
+        runtime.setup.connect_dev_source,
+        user,
+        type=body.type,
+        name=body.name,
+        source_id=body.source_id,
+    )
+    return await _then_view(runtime, user, action)
+
+
+async def _not_yet(user: User, capability: caps.Capability) -> dict[str, Any]:
+    if user.role != "owner":
+        raise ApiError(403, "forbidden", "only a workspace owner can change the guided setup")
+    raise _refused(unavailable(capability))
+
+
+@router.post("/dev-destinations")
+async def connect_dev_destination(user: UserDep) -> dict[str, Any]:
+    """Not available yet: Shoal has no destinations (answers 409 ``not_available``)."""
+    return await _not_yet(user, caps.DESTINATIONS)
+
+
+@router.post("/publish")
+async def publish(
+    runtime: RuntimeDep, user: UserDep, body: PublishIn | None = None
+) -> dict[str, Any]:
+    """Create prod sources from the dev ones (same settings, new write keys)."""
+    ids = body.source_ids if body else None
+    return await _then_view(runtime, user, _blocking(runtime.setup.publish, user, ids))
+
+
+@router.post("/publish/complete")
+async def complete_publish(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Mark publishing complete; refused until events really arrived from each prod source."""
+    try:
+        await runtime.setup.complete_publish(user)
+    except SetupError as exc:
+        raise _refused(exc) from None
+    return await setup_view(runtime.setup, user)
+
+
+@router.post("/unify/identifiers")
+async def add_identifiers(user: UserDep) -> dict[str, Any]:
+    """Not available yet: needs identity resolution (Unify)."""
+    return await _not_yet(user, caps.IDENTITY)
+
+
+@router.post("/engage/audiences")
+async def create_audience(user: UserDep) -> dict[str, Any]:
+    """Not available yet: needs audiences (Engage)."""
+    return await _not_yet(user, caps.AUDIENCES)
+
+
+@router.post("/republish")
+async def republish(user: UserDep) -> dict[str, Any]:
+    """Not available yet: imports identity rules and audiences from dev into prod."""
+    return await _not_yet(user, caps.REPUBLISH)
+
+
+def _snippets(runtime: Runtime, workspace_id: str, base_url: str) -> list[dict[str, Any]]:
+    record = runtime.setup.get(workspace_id)
+    if record is None or record.plan_id is None:
+        return []
+    plan = runtime.plans.get(workspace_id, record.plan_id)
+    dev, prod = runtime.setup.sources_of(record)
+    return [
+        {
+            "event": event.name,
+            "call": event.call,
+            "source": {"id": s.id, "name": s.name, "type": s.type, "environment": s.environment},
+            "snippets": [
+                {"library": x.library, "language": x.language, "code": x.code}
+                for x in event_snippets(
+                    event.name,
+                    event.call,
+                    event.properties,
+                    source_type=s.type,
+                    write_key=s.write_key,
+                    base_url=base_url,
+                )
+            ],
+        }
+        for s in [*dev, *prod]
+        for event in plan.events
+    ]
+
+
+@router.get("/snippets")
+async def snippets(request: Request, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Code to paste: each suggested event for each connected source, with its write key."""
+    base_url = runtime.settings.public_url or str(request.base_url)
+    items = await asyncio.to_thread(_snippets, runtime, user.workspace_id, base_url)
+    return {"base_url": base_url.rstrip("/"), "items": items}

@@ -1,0 +1,49 @@
+"""A control plane, an event store and the setup service over them, per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shoal.control import ControlPlane, User
+from shoal.onboarding import SetupService
+from shoal.plans import PlanService
+from shoal.store.duckdb import DuckDBStore
+
+
+@dataclass
+class World:
+    control: ControlPlane
+    store: DuckDBStore
+    plans: PlanService
+    setup: SetupService
+    owner: User
+    member: User
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    control = ControlPlane(f"sqlite:///{tmp_path / 'control.db'}")
+    control.migrate()
+    control.bootstrap("token")
+    owner = control.owner()
+    member = control.create_user(owner.workspace_id, "m@example.com", "M", "member")
+    store = DuckDBStore(tmp_path / "events.duckdb")
+    await store.start()
+    plans = PlanService(control)
+    try:
+        yield World(control, store, plans, SetupService(control, plans, store), owner, member)
+    finally:
+        await store.close()
+        control.close()
+
+
+def walk_to_review(world: World, goal: str = "optimize-advertising") -> None:
+    """Pick Mitigate cart abandonment under ``goal`` and review its events."""
+    world.setup.choose_goal(world.owner, goal)
+    world.setup.choose_use_case(world.owner, "mitigate-cart-abandonment")
+    world.setup.acknowledge_environments(world.owner)
+    world.setup.review_events(world.owner)

@@ -1,0 +1,194 @@
+"""A new owner walks the whole guided setup, sending with the official Segment SDK.
+
+Optimize advertising -> Mitigate cart abandonment; review the events; connect a dev
+website source; send the suggested events (one with a wrong property type, one unplanned
+event); watch progress and violations; publish to prod; send from prod; complete.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import segment.analytics as segment_analytics
+
+from tests.server import ShoalServer
+
+pytestmark = pytest.mark.sdk
+
+CHECKOUT = {
+    "num_items": 2,
+    "order_id": "order-1",
+    "coupon": "SPRING",
+    "total": 42.5,
+    "revenue": 40.0,
+    "shipping": 2.5,
+    "tax": 3.1,
+    "affiliation": "web shop",
+    "discount": 5,
+}
+ORDER = {
+    "num_items": 2,
+    "order_id": "order-1",
+    "checkout_id": "checkout-1",
+    "total": 42.5,
+    "revenue": 40.0,
+    "shipping": 2.5,
+    "tax": 3.1,
+    "affiliation": "web shop",
+    "products": [{"product_id": "p-1", "price": 20.0, "quantity": 2}],
+}
+
+
+def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def send_with_sdk(shoal: ShoalServer, write_key: str, *calls: tuple[str, dict[str, Any]]) -> None:
+    client = segment_analytics.Client(write_key, host=shoal.url, sync_mode=False)
+    for name, properties in calls:
+        client.track(user_id="shopper-1", event=name, properties=properties)
+    client.flush()
+    client.join()
+
+
+def step(state: dict[str, Any], step_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in state["steps"] if s["id"] == step_id)
+    return found
+
+
+def event_progress(state: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in state["progress"]["events"] if e["name"] == name)
+    return found
+
+
+def wait_for_progress(shoal: ShoalServer, check: Any, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    state = ok(shoal.api("GET", "/setup"))
+    while not check(state) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = ok(shoal.api("GET", "/setup"))
+    assert check(state), state["progress"]
+    return state
+
+
+def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer) -> None:
+    state = ok(shoal.api("GET", "/setup"))
+    assert state["status"] == "not_started" and state["eligibility"]["eligible"]
+    assert state["current_step"] == "goal" and state["can_edit"] is True
+
+    # 1-3: goal, use case, the dev/prod explanation.
+    response = shoal.api("GET", "/catalog/business-goals")
+    assert response.status_code == 200
+    assert [g["id"] for g in response.json()] == [
+        "optimize-advertising",
+        "personalize-first-conversion",
+        "boost-retention-upsell-and-cross-sell",
+        "personalize-communications-and-product-experiences",
+    ]
+    state = ok(shoal.api("POST", "/setup/goal", json={"goal_id": "optimize-advertising"}))
+    assert state["goal"]["name"] == "Optimize advertising" and state["current_step"] == "use_case"
+    offered = [u["id"] for u in step(state, "use_case")["options"]]
+    assert "mitigate-cart-abandonment" in offered
+    body = {"use_case_id": "mitigate-cart-abandonment"}
+    state = ok(shoal.api("POST", "/setup/use-case", json=body))
+    assert state["current_step"] == "environments"
+    state = ok(shoal.api("POST", "/setup/environments/acknowledge"))
+    assert state["current_step"] == "review_events" and not state["use_case_locked"]
+
+    # Checklist: review the suggested events -> a tracking plan; the use case is locked.
+    state = ok(shoal.api("POST", "/setup/review-events"))
+    assert state["use_case_locked"] and state["current_step"] == "dev_sources"
+    reviewed = step(state, "review_events")["events"]
+    assert [e["name"] for e in reviewed] == ["Checkout Started", "Order Completed"]
+    plan = ok(shoal.api("GET", f"/plans/{state['plan_id']}"))
+    revenue = plan["events"][1]["json_schema"]["properties"]["properties"]["properties"]
+    assert revenue["revenue"] == {"type": "number"}
+
+    # Connect a dev website source, offered from the recommended types.
+    recommended = step(state, "dev_sources")["recommended"]
+    assert {r["type"]: r["available"] for r in recommended} == {
+        "Website": True,
+        "Mobile": True,
+        "Reverse ETL": False,
+    }
+    body = {"type": "Website", "name": "Storefront"}
+    state = ok(shoal.api("POST", "/setup/dev-sources", json=body))
+    (dev,) = step(state, "dev_sources")["sources"]
+    assert dev["type"] == "website" and dev["environment"] == "dev"
+    destinations = step(state, "dev_destinations")
+    assert destinations["available"] is False and "destinations" in destinations["message"]
+    assert state["current_step"] == "publish"
+    refused = shoal.api("POST", "/setup/dev-destinations")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_available"
+
+    # Code to paste, filled in for this source and server.
+    items = ok(shoal.api("GET", "/setup/snippets"))["items"]
+    js = next(s for s in items[0]["snippets"] if s["library"] == "analytics.js")
+    assert dev["write_key"] in js["code"] and shoal.url in js["code"]
+
+    # Send with the official SDK: one wrong property type, one unplanned event.
+    send_with_sdk(
+        shoal,
+        dev["write_key"],
+        ("Checkout Started", CHECKOUT),
+        ("Order Completed", {**ORDER, "revenue": "40.00"}),
+        ("Coupon Entered", {"coupon": "SPRING"}),
+    )
+    feed = {e["event"]: e for e in shoal.wait_for_events(dev["id"], 3)}
+    assert feed["Checkout Started"]["violations"] == []
+    (wrong,) = feed["Order Completed"]["violations"]
+    assert (wrong["property"], wrong["expected"], wrong["actual"]) == (
+        "revenue",
+        "number",
+        "string",
+    )
+    assert feed["Coupon Entered"]["violations"][0]["type"] == "unplanned_event"
+    assert {e["status"] for e in feed.values()} == {"accepted"}, "the plan flags, never drops"
+
+    state = wait_for_progress(shoal, lambda s: event_progress(s, "Order Completed")["dev"]["count"])
+    checkout, order = (
+        event_progress(state, "Checkout Started"),
+        event_progress(state, "Order Completed"),
+    )
+    assert checkout["dev"]["status"] == "ok" and checkout["dev"]["sources"][0]["id"] == dev["id"]
+    assert order["dev"]["status"] == "problems"
+    assert order["dev"]["invalid_properties"] == [
+        {"property": "revenue", "expected": "number", "problem": "invalid_type", "events": 1}
+    ]
+    assert state["progress"]["unplanned_events"]["dev"][0]["name"] == "Coupon Entered"
+    assert state["progress"]["dev_ready"] is False
+
+    # Fix the call; dev is now ready.
+    send_with_sdk(shoal, dev["write_key"], ("Order Completed", ORDER))
+    state = wait_for_progress(shoal, lambda s: s["progress"]["dev_ready"])
+
+    # Publish: a prod source like the dev one, with its own write key; verify for real.
+    refused = shoal.api("POST", "/setup/publish/complete")
+    assert refused.status_code == 409 and refused.json()["code"] == "step_not_ready"
+    state = ok(shoal.api("POST", "/setup/publish"))
+    (prod,) = step(state, "publish")["prod_sources"]
+    assert (prod["name"], prod["type"], prod["environment"]) == ("Storefront", "website", "prod")
+    assert prod["write_key"] != dev["write_key"] and prod["dev_source_id"] == dev["id"]
+    assert prod["id"] in ok(shoal.api("GET", f"/plans/{state['plan_id']}"))["source_ids"]
+    refused = shoal.api("POST", "/setup/publish/complete")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_verified"
+    assert "Storefront" in refused.json()["message"]
+
+    send_with_sdk(
+        shoal, prod["write_key"], ("Checkout Started", CHECKOUT), ("Order Completed", ORDER)
+    )
+    shoal.wait_for_events(prod["id"], 2)
+    state = wait_for_progress(shoal, lambda s: s["progress"]["prod_live"])
+    assert event_progress(state, "Order Completed")["prod"]["status"] == "ok"
+    state = ok(shoal.api("POST", "/setup/publish/complete"))
+    assert state["status"] == "complete" and step(state, "publish")["status"] == "done"
+
+    # What waits for identity and audiences says so.
+    for path in ("/setup/unify/identifiers", "/setup/engage/audiences", "/setup/republish"):
+        refused = shoal.api("POST", path)
+        assert refused.status_code == 409 and refused.json()["code"] == "not_available"
+    assert {s["id"]: s["status"] for s in state["steps"]}["republish"] == "unavailable"
