@@ -7,33 +7,40 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from shoal import __version__
-from shoal.runtime import Runtime
-from shoal.settings import Settings
-from shoal.web.app import create_app
+
+if TYPE_CHECKING:
+    from shoal.runtime import Runtime
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, told to end live streams first so Ctrl-C never waits on a debugger tab."""
+def _server_class() -> type[Any]:
+    """uvicorn's Server, told to end live streams first so Ctrl-C never waits on a tab.
 
-    runtime: Runtime
+    Built on first use: importing uvicorn and the app costs ~2 s, which every other CLI
+    command would otherwise pay.
+    """
+    import asyncio
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        loop = getattr(self, "_loop", None)
-        if loop is not None:
-            loop.call_soon_threadsafe(self.runtime.begin_shutdown)
-        super().handle_exit(sig, frame)
+    import uvicorn
 
-    async def serve(self, sockets: Any = None) -> None:
-        import asyncio
+    class Server(uvicorn.Server):
+        runtime: Runtime
 
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            loop = getattr(self, "_loop", None)
+            if loop is not None:
+                loop.call_soon_threadsafe(self.runtime.begin_shutdown)
+            super().handle_exit(sig, frame)
+
+        async def serve(self, sockets: Any = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets)
+
+    return Server
 
 
 def _announce(runtime: Runtime, base: str) -> None:
@@ -75,6 +82,12 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = False,
 ) -> None:
     """Start collection, the pipeline and the Config API in one process."""
+    import uvicorn
+
+    from shoal.runtime import Runtime
+    from shoal.settings import Settings
+    from shoal.web.app import create_app
+
     overrides: dict[str, Any] = {
         key: value
         for key, value in (
@@ -102,7 +115,7 @@ def serve(
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    server = _Server(config)
+    server = _server_class()(config)
     server.runtime = runtime
     # uvicorn shuts down gracefully, then re-raises the signal through the handler that was
     # in place before it started; make that a plain exit 0, as the stop was clean.
