@@ -14,6 +14,7 @@ from shoal import __version__
 from shoal.runtime import Runtime
 from shoal.web.api import api_router
 from shoal.web.api.errors import install_error_handlers
+from shoal.web.ui.mount import mount_ui
 
 
 def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> FastAPI:
@@ -49,4 +50,5 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
 
     app.mount("/v1", Starlette(routes=runtime.edge.routes(), middleware=runtime.edge.middleware()))
     app.include_router(api_router, prefix="/api/v1")
+    mount_ui(app)  # the web app under /, last: it ends with a catch-all page-not-found
     return app

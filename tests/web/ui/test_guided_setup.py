@@ -1,0 +1,168 @@
+"""A new owner walks the guided setup in the browser, screen by screen as Segment's guide does.
+
+Welcome -> "What is your business goal?" -> "Which use case would you like to set up?" ->
+dev/prod explanation -> Setup checklist (Dev tab) -> Review suggested events -> Connect dev
+sources (the code to paste and a live "waiting for events..." that turns green when events
+sent with the official Python SDK arrive) -> the checklist's per-event progress -> Prod tab
+-> publish -> Mark as complete (refused until prod events arrive) -> complete.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import segment.analytics as segment_analytics
+from playwright.sync_api import Page, expect
+
+from shoal.catalog.snippets import example_value
+from tests.server import ShoalServer
+from tests.web.ui.conftest import PHONE, shot, sign_in
+
+GOAL = "Personalize communications and product experiences"
+USE_CASE = "Personalize winback"
+
+
+def send_suggested_events(shoal: ShoalServer, write_key: str) -> None:
+    """Send each suggested event once, with properties of the planned types."""
+    state = shoal.api("GET", "/setup").json()
+    review = next(s for s in state["steps"] if s["id"] == "review_events")
+    client = segment_analytics.Client(write_key, host=shoal.url, sync_mode=False)
+    for event in review["events"]:
+        props: dict[str, Any] = {
+            p["name"]: example_value(p["name"], p.get("type")) for p in event["properties"]
+        }
+        if event["call"] == "page":
+            client.page("winback-user", name="Home", properties=props)
+        elif event["call"] == "screen":
+            client.screen("winback-user", name="Home", properties=props)
+        else:
+            client.track("winback-user", event["name"], props)
+    client.flush()
+    client.shutdown()
+
+
+def test_new_owner_walks_the_guided_setup(
+    signed_in: Page, shoal: ShoalServer, screenshots: Path
+) -> None:
+    page = signed_in
+    # Welcome: a brand-new workspace lands here.
+    expect(page).to_have_url(re.compile(r"/welcome$"))
+    expect(page.get_by_text("Welcome to Shoal")).to_be_visible()
+    shot(page, screenshots, "welcome")
+    page.get_by_role("link", name="Get started").click()
+
+    # What is your business goal? Four goals with their key considerations.
+    expect(page.get_by_role("heading", name="What is your business goal?")).to_be_visible()
+    expect(page.locator(".option-card")).to_have_count(4)
+    expect(page.get_by_text("Key considerations").first).to_be_visible()
+    expect(page.get_by_text("Do you need to prevent churn among your high-value customers?"))
+    page.get_by_role("button", name="Next").click()  # nothing chosen: the browser insists
+    expect(page).to_have_url(re.compile(r"/setup/goal$"))
+    shot(page, screenshots, "setup-goal")
+    page.get_by_role("radio", name=re.compile(f"^{GOAL}")).check()
+    page.get_by_role("button", name="Next").click()
+
+    # Which use case would you like to set up? With descriptions.
+    expect(page.get_by_role("heading", name="Which use case would you like to set up?"))
+    winback = page.get_by_role("radio", name=re.compile(f"^{USE_CASE}"))
+    expect(page.locator(".option-card", has=winback)).to_contain_text("re-engagement")
+    shot(page, screenshots, "setup-use-case")
+    winback.check()
+    page.get_by_role("button", name="Next").click()
+
+    # The dev/prod explanation.
+    expect(page.get_by_role("heading", name="Working with dev and prod environments"))
+    expect(page.get_by_text("Start with development (dev) sources")).to_be_visible()
+    page.get_by_role("button", name="Next").click()
+
+    # The Setup checklist, Dev tab.
+    expect(page.get_by_role("heading", name="Setup checklist")).to_be_visible()
+    expect(page.get_by_role("link", name="Dev environment")).to_have_attribute(
+        "aria-current", "page"
+    )
+    review_item = page.locator("#step-review_events")
+    expect(review_item.locator(".badge")).to_have_text("To do")
+    expect(page.locator("#step-dev_destinations")).to_contain_text("Not available yet")
+    review_item.get_by_role("link", name="Review").click()
+
+    # Review suggested events: the table and the warning that the use case locks.
+    table = page.locator("#suggested-events")
+    for name in ("Page Viewed", "Page Scrolled", "Order Completed"):
+        expect(table).to_contain_text(name)
+    expect(table.locator("tr", has_text="Order Completed")).to_contain_text("checkout_id")
+    expect(page.get_by_role("note")).to_contain_text("you can no longer change the use case")
+    shot(page, screenshots, "setup-review")
+    page.get_by_role("button", name="Confirm events and lock use case").click()
+    expect(page.get_by_text("the use case is locked")).to_be_visible()
+    expect(page.locator("#step-review_events .badge")).to_have_text("Done")
+    expect(page.get_by_role("button", name="Change use case")).to_have_count(0)
+
+    # Connect dev sources: recommended types; Reverse ETL is not available yet.
+    page.locator("#step-dev_sources").get_by_role("link", name="Connect").click()
+    expect(page.get_by_role("radio", name=re.compile("^Reverse ETL"))).to_be_disabled()
+    page.get_by_role("radio", name=re.compile("^Website")).check()
+    page.get_by_label("Source name").fill("Website (dev)")
+    page.get_by_role("button", name="Create source").click()
+    expect(page.get_by_text("Connected dev source 'Website (dev)'.")).to_be_visible()
+    write_key = page.get_by_label("Write key").input_value()
+    expect(page.locator(".code-panel code").first).to_contain_text(write_key)
+    waiting = page.locator(".live")
+    expect(waiting).to_have_text(re.compile("Waiting for events"))
+    expect(waiting).not_to_have_class(re.compile("live-ok"))
+    shot(page, screenshots, "setup-connect-source")
+
+    send_suggested_events(shoal, write_key)
+    expect(waiting).to_have_class(re.compile("live-ok"))
+    expect(waiting).to_contain_text("Events are arriving: 3 received")
+    page.get_by_role("link", name="Done").click()
+
+    # The checklist checks itself: each suggested event arrived, without reloading.
+    rows = page.locator("#progress tr[data-event]")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
+    expect(page.locator("#step-dev_sources .badge")).to_have_text("Done")
+    shot(page, screenshots, "setup-checklist")
+
+    # Prod tab: publish, Mark as complete is refused until prod events arrive.
+    page.get_by_role("link", name="Prod environment").click()
+    expect(page.get_by_role("link", name="Prod", exact=True)).to_have_attribute(
+        "aria-current", "true"
+    )
+    page.locator("#step-publish").get_by_role("link", name="Connect").click()
+    expect(page.get_by_role("checkbox", name=re.compile("Website \\(dev\\)"))).to_be_checked()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_text("Published to prod")).to_be_visible()
+    prod_key = page.get_by_label("Prod write key").input_value()
+    assert prod_key != write_key
+    page.get_by_role("button", name="Mark as complete").click()
+    expect(page.get_by_role("alert")).to_contain_text("no accepted events have arrived yet")
+    send_suggested_events(shoal, prod_key)
+    expect(page.locator(".live")).to_have_class(re.compile("live-ok"))
+    shot(page, screenshots, "setup-publish")
+    page.get_by_role("button", name="Mark as complete").click()
+    expect(page.get_by_text("Your data is now in production")).to_be_visible()
+    expect(page.get_by_text("Setup complete")).to_be_visible()
+    expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
+
+    # Unify, Engage and republishing wait for their capabilities, and say so.
+    activate = page.locator(".activate")
+    expect(activate.get_by_role("button", name="Import rules")).to_be_disabled()
+    expect(activate).to_contain_text("Not available yet")
+    assert shoal.api("GET", "/setup").json()["status"] == "complete"
+
+    page.set_viewport_size(PHONE)
+    page.goto("/setup?env=dev")
+    shot(page, screenshots, "setup-checklist-phone", full_page=False)
+
+
+def test_a_member_follows_but_cannot_change_the_setup(page: Page, shoal: ShoalServer) -> None:
+    added = shoal.api("POST", "/members", json={"email": "mia@example.com", "name": "Mia"})
+    assert added.status_code == 201, added.text
+    sign_in(page, added.json()["token"], "/setup/review")
+    expect(page.get_by_role("heading", name="Review suggested events")).to_be_visible()
+    expect(page.locator(".role")).to_have_text("member")
+    page.goto("/setup/sources")
+    expect(page.get_by_text("Only a workspace owner can change the guided setup")).to_be_visible()
+    expect(page.get_by_role("button", name="Create source")).to_be_disabled()
