@@ -9,10 +9,15 @@ from dataclasses import dataclass
 from shoal.collect.keys import WriteKeys
 from shoal.collect.routes import Edge
 from shoal.control import ControlPlane, User, Workspace
+from shoal.destinations.service import DestinationService
+from shoal.identity import IdentityService
+from shoal.onboarding import SetupService
 from shoal.pipeline import EventHub, Pipeline
+from shoal.plans import PlanService
 from shoal.queue import Queue, open_queue
 from shoal.settings import Settings
 from shoal.store import EventStore, open_store
+from shoal.store.duckdb import DuckDBStore
 
 log = logging.getLogger("shoal.runtime")
 
@@ -51,6 +56,18 @@ class Runtime:
             batch_size=settings.pipeline_batch_size,
             dedupe_window_hours=settings.dedupe_window_hours,
         )
+        # Tracking plans check events of planned sources; the guided setup builds on them.
+        self.plans = PlanService(self.control)
+        self.pipeline.stages.append(self.plans.stage)
+        self.setup = SetupService(self.control, self.plans, self.store)
+        # Destinations read the store after the pipeline wrote it; they never slow ingestion.
+        self.destinations = DestinationService(self.control, self.store, self.hub, settings)
+        # Identity resolution keeps its tables in the DuckDB event store; it runs after
+        # every other stage so it sees their verdicts (rejected events are not resolved).
+        self.identity: IdentityService | None = None
+        if isinstance(self.store, DuckDBStore):
+            self.identity = IdentityService(self.control, self.store)
+            self.pipeline.stages.append(self.identity.stage)
         self.edge = Edge(
             self.queue,
             self.keys,
@@ -75,7 +92,10 @@ class Runtime:
         await asyncio.to_thread(self.keys.reload)
         await self.queue.start()
         await self.store.start()
+        if self.identity is not None:
+            await self.identity.start()
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="shoal-pipeline")
+        await self.destinations.start()
         self.ready = True
 
     def begin_shutdown(self) -> None:
@@ -90,6 +110,9 @@ class Runtime:
         await self.pipeline.stop()
         if self._pipeline_task is not None:
             await self._pipeline_task
+        if self.identity is not None:
+            await self.identity.stop()
+        await self.destinations.stop()
         await self.store.close()
         await self.queue.close()
         await asyncio.to_thread(self.control.close)

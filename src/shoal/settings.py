@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose ``X-Forwarded-For`` is believed when filling ``context.ip``."""
 
+    destinations_allow_private_urls: bool = False
+    """Let destinations send to loopback, link-local and private addresses (off: a webhook
+    URL must not reach into the server's own network)."""
+    destinations_allowed_networks: list[str] = Field(default_factory=list)
+    """CIDR ranges destinations may reach even though they are private, e.g. ``127.0.0.0/8``."""
+    destinations_retry_window_seconds: float = Field(default=14400.0, gt=0)
+    """How long a failing delivery is retried before it goes to the dead-letter store (4 h)."""
+    destinations_backoff_min_seconds: float = Field(default=1.0, gt=0)
+    destinations_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    destinations_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Total time allowed for one request to a destination."""
+    destinations_max_response_bytes: int = Field(default=65536, ge=1024)
+    """Most bytes of a destination's answer that are read (and kept with a dead letter)."""
+    destinations_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often idle destinations look for events when no wake-up arrived."""
+
     def resolved_control_url(self) -> str:
         """The control-plane database URL, defaulting into the data dir."""
         return self.control_url or f"sqlite:///{self.data_dir.resolve() / 'control.db'}"

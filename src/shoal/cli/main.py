@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from shoal import __version__
+from shoal.cli import destinations, members, plans, setup, sources, tail, usecases
+from shoal.cli import identity as identity_cli
+from shoal.cli import profiles as profiles_cli
 from shoal.cli import serve as serve_module
-from shoal.cli import sources, tail
 from shoal.cli.client import ApiError, save_login
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail
@@ -23,6 +25,13 @@ app = typer.Typer(
 app.command("serve")(serve_module.serve)
 app.add_typer(sources.app, name="source")
 app.command("tail")(tail.tail)
+app.add_typer(usecases.app, name="usecases")
+app.add_typer(setup.app, name="setup")
+app.add_typer(plans.app, name="plan")
+app.add_typer(members.app, name="member")
+app.add_typer(destinations.app, name="destination")
+app.add_typer(profiles_cli.app, name="profile")
+app.add_typer(identity_cli.app, name="identity")
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -110,5 +113,139 @@ setups = Table(
     Column("publish_verified_at", DateTime(timezone=True)),
     Column("started_by", String(40), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- destinations: instances, connections, delivery state (revision 0004) ---------------------
+
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("environment", String(10), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("secrets", Text),
+    Column("filters", JSON, nullable=False),
+    Column("mappings", JSON, nullable=False),
+    Column("max_in_flight", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "environment", "name", name="uq_destinations_name"),
+)
+
+destination_sources = Table(
+    "destination_sources",
+    metadata,
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("source_id", String(40), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("connected_at", DateTime(timezone=True), nullable=False),
+)
+
+destination_state = Table(
+    "destination_state",
+    metadata,
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("cursor", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("filtered", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+destination_ledger = Table(
+    "destination_ledger",
+    metadata,
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("event_id", BigInteger, primary_key=True),
+    Column("part", Integer, primary_key=True),
+)
+
+destination_dead_letters = Table(
+    "destination_dead_letters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", BigInteger, nullable=False),
+    Column("message_id", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("event_type", String(20), nullable=False),
+    Column("event_name", String(200)),
+    Column("reason", Text, nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True)),
+    Index("ix_dead_letters_destination", "destination_id", "failed_at"),
+)
+
+destination_replays = Table(
+    "destination_replays",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(20), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("sent", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# -- identity resolution (revision 0003) -------------------------------------------------------
+
+identity_settings = Table(
+    "identity_settings",
+    metadata,
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), primary_key=True),
+    Column("environment", String(10), primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+computed_traits = Table(
+    "computed_traits",
+    metadata,
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), primary_key=True),
+    Column("environment", String(10), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

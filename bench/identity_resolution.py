@@ -1,0 +1,164 @@
+"""Identity resolution throughput of the pipeline's identity stage (target: >= 50,000 events/s).
+
+A realistic mix over a population of people who each browse on the web and in an app:
+70% anonymous browsing (pages and tracks with only an anonymousId; a third from visitors
+never seen again), 20% tracks of signed-in users (userId + anonymousId), 7% identifies
+with traits (email, plan), 3% cross-device identifies from the app (app anonymousId + iOS
+device id + userId), which merge the app's anonymous profile into the person's.
+
+Each repetition resolves N events in rounds of 5,000 (the pipeline's batch size) through
+``IdentityStage.process`` on a fresh DuckDB file: identifier extraction, cache and bit
+filter, the one lookup query per round for misses, in-memory resolution and the one bulk
+transaction per round (mappings, profile rows, merges, timeline rows). The first rounds
+warm the caches the way a running server has them; every round is timed.
+
+    .venv/bin/python bench/identity_resolution.py            # ~2 minutes
+    .venv/bin/python bench/identity_resolution.py --quick    # ~30 seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from common import install_watchdog, median, print_header, temp_dir, verdict, write_json_result
+from shoal.control import ControlPlane
+from shoal.identity import IdentityService
+from shoal.spec.normalize import NormalizedEvent
+from shoal.store.duckdb import DuckDBStore
+
+TARGET = 50_000
+ROUND = 5000
+T0 = 1_700_000_000_000
+
+
+class Mix:
+    """Generates the event mix above, deterministic for a seed."""
+
+    def __init__(self, people: int, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.people = people
+        self.count = 0
+
+    def _event(self, kind: str, fields: dict[str, Any]) -> NormalizedEvent:
+        self.count += 1
+        ts = T0 + self.count * 10
+        mid = f"bench-{self.count}"
+        context = fields.pop("context", {})
+        context.setdefault("library", {"name": "analytics.js", "version": "2.11.1"})
+        message = {"type": kind, "messageId": mid, "context": context, **fields}
+        return NormalizedEvent(
+            source_id="src_web", workspace_id="ws_bench", environment="dev", message_id=mid,
+            type=kind, status="accepted", reason=None, received_at=ts, timestamp=ts,
+            message=message, event=fields.get("event") or fields.get("name"),
+            user_id=fields.get("userId"), anonymous_id=fields.get("anonymousId"),
+        )  # fmt: skip
+
+    def next(self) -> NormalizedEvent:
+        rng = self.rng
+        person = rng.randrange(self.people)
+        roll = rng.random()
+        page = {"path": f"/p/{rng.randrange(50)}", "url": "https://shop.example/p"}
+        if roll < 0.70:
+            anon = f"anon-{person}" if rng.random() < 2 / 3 else f"visitor-{self.count}"
+            if rng.random() < 0.6:
+                return self._event(
+                    "page", {"anonymousId": anon, "name": "Product", "context": {"page": page}}
+                )
+            return self._event(
+                "track",
+                {"anonymousId": anon, "event": "Product Viewed",
+                 "properties": {"product_id": str(rng.randrange(1000)), "price": 19.5}},
+            )  # fmt: skip
+        if roll < 0.90:
+            return self._event(
+                "track",
+                {"userId": f"user-{person}", "anonymousId": f"anon-{person}",
+                 "event": "Order Completed", "properties": {"revenue": rng.randrange(5, 500)}},
+            )  # fmt: skip
+        if roll < 0.97:
+            return self._event(
+                "identify",
+                {"userId": f"user-{person}", "anonymousId": f"anon-{person}",
+                 "traits": {"email": f"p{person}@example.com",
+                            "plan": rng.choice(["free", "pro"])}},
+            )  # fmt: skip
+        device = {"type": "ios", "id": f"dev-{person}"}
+        return self._event(
+            "identify",
+            {"userId": f"user-{person}", "anonymousId": f"app-{person}",
+             "traits": {"plan": "pro"}, "context": {"device": device}},
+        )  # fmt: skip
+
+
+async def run_once(root: Path, events: int, people: int) -> dict[str, Any]:
+    control = ControlPlane(f"sqlite:///{root / 'control.db'}")
+    control.migrate()
+    store = DuckDBStore(root / "events.duckdb")
+    await store.start()
+    service = IdentityService(control, store)
+    await service.store.start()  # no computed-trait updater: none are defined here
+    stage = service.stage
+    mix = Mix(people)
+    rounds = [[mix.next() for _ in range(ROUND)] for _ in range(events // ROUND)]
+    times: list[float] = []
+    start = time.perf_counter()
+    for batch in rounds:
+        t = time.perf_counter()
+        await stage.process(batch)
+        times.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    profiles = await service.store.count_profiles("ws_bench:dev", "users")
+    stats = dict(vars(stage.stats))
+    await store.close()
+    control.engine.dispose()
+    return {
+        "events": len(rounds) * ROUND,
+        "seconds": total,
+        "events_per_s": len(rounds) * ROUND / total,
+        "round_ms_median": median(times) * 1000,
+        "round_ms_max": max(times) * 1000,
+        "profiles": profiles,
+        "stats": stats,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="200k events, 1 repetition")
+    parser.add_argument("--json", help="Write the results to this file.")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.repeat = 200_000, 1
+    install_watchdog(900)
+    print_header(
+        "Identity resolution throughput (IdentityStage, rounds of 5,000)",
+        None,
+        [f"{args.events:,} events, {args.people:,} people, mix 70/20/7/3, fresh DuckDB file"],
+    )
+    results = []
+    for rep in range(args.repeat):
+        root = temp_dir(f"identity-{rep}")
+        result = asyncio.run(run_once(root, args.events, args.people))
+        results.append(result)
+        print(
+            f"run {rep + 1}: {result['events_per_s']:,.0f} events/s  "
+            f"({result['events']:,} events in {result['seconds']:.1f} s; round median "
+            f"{result['round_ms_median']:.0f} ms, max {result['round_ms_max']:.0f} ms; "
+            f"{result['profiles']:,} profiles, {result['stats']['merges']:,} merges, "
+            f"{result['stats']['demoted']:,} demotions)"
+        )
+    best = median([r["events_per_s"] for r in results])
+    print(f"median: {best:,.0f} events/s  target >= {TARGET:,}: {verdict(best >= TARGET)}")
+    write_json_result(args.json, {"runs": results, "median_events_per_s": best})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Identity tables in the event store's DuckDB file: the write path and the stage's lookups.
+
+Keys are 63-bit BIGINT hashes (ART-indexed point lookups take well under a millisecond
+where VARCHAR keys cost several). A round's changes go in through the Appender in one
+transaction: new mappings, rewritten profile rows (delete + append), canonical pointers of
+merged profiles (one set-based UPDATE), merges, links and timeline rows. Reads for the
+Profile API live in ``duckdb_reads``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import msgspec
+
+from shoal.identity.duckdb_reads import DuckDBIdentityReads, profile_from_row
+from shoal.identity.graph import Mapping, Profile, RoundChanges, wall_ms
+from shoal.store.duckdb import DuckDBStore
+
+_ENCODE = msgspec.json.Encoder().encode
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE identity_ids (
+            space VARCHAR NOT NULL, key BIGINT NOT NULL, collection VARCHAR NOT NULL,
+            id_type VARCHAR NOT NULL, id_value VARCHAR NOT NULL, pk BIGINT NOT NULL,
+            added_at BIGINT NOT NULL, message_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX identity_ids_key ON identity_ids (key);
+        CREATE INDEX identity_ids_pk ON identity_ids (pk);
+        CREATE TABLE identity_profiles (
+            space VARCHAR NOT NULL, pk BIGINT NOT NULL, collection VARCHAR NOT NULL,
+            canonical BIGINT NOT NULL, created_at BIGINT NOT NULL,
+            first_message_id VARCHAR NOT NULL, first_source_id VARCHAR NOT NULL,
+            last_seen BIGINT NOT NULL, last_message_id VARCHAR NOT NULL,
+            last_source_id VARCHAR NOT NULL, merges INTEGER NOT NULL, traits VARCHAR NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX identity_profiles_pk ON identity_profiles (pk);
+        CREATE INDEX identity_profiles_canonical ON identity_profiles (canonical);
+        CREATE TABLE identity_merges (
+            space VARCHAR NOT NULL, collection VARCHAR NOT NULL, from_pk BIGINT NOT NULL,
+            into_pk BIGINT NOT NULL, message_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+            timestamp BIGINT NOT NULL, reason VARCHAR NOT NULL, created_at BIGINT NOT NULL
+        );
+        CREATE TABLE identity_links (
+            space VARCHAR NOT NULL, user_pk BIGINT NOT NULL, account_pk BIGINT NOT NULL,
+            message_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, timestamp BIGINT NOT NULL
+        );
+        CREATE TABLE identity_events (
+            space VARCHAR NOT NULL, pk BIGINT NOT NULL, seq BIGINT NOT NULL,
+            timestamp BIGINT NOT NULL, source_id VARCHAR NOT NULL, message_id VARCHAR NOT NULL,
+            type VARCHAR NOT NULL, event VARCHAR, message VARCHAR NOT NULL
+        );
+        CREATE INDEX identity_events_pk ON identity_events (pk);
+        CREATE TABLE identity_computed (
+            space VARCHAR NOT NULL, pk BIGINT NOT NULL, key VARCHAR NOT NULL,
+            value VARCHAR, updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX identity_computed_pk ON identity_computed (pk)
+        """,
+    ),
+]
+_TEMP = (
+    "CREATE TEMP TABLE IF NOT EXISTS identity_touched (pk BIGINT);"
+    "CREATE TEMP TABLE IF NOT EXISTS identity_moved (from_pk BIGINT, into_pk BIGINT)"
+)
+
+
+def message_key(source_id: str, message_id: str) -> str:
+    """How the stage remembers recently resolved messages."""
+    return f"{source_id}\x1f{message_id}"
+
+
+class DuckDBIdentityStore(DuckDBIdentityReads):
+    """``IdentityStore`` on the event store's DuckDB database."""
+
+    def __init__(self, store: DuckDBStore) -> None:
+        super().__init__(store)
+        self._seq = 0
+
+    async def start(self) -> None:
+        await self.store.migrate("identity", MIGRATIONS)
+
+        def init(con: duckdb.DuckDBPyConnection) -> int:
+            for statement in _TEMP.split(";"):
+                con.execute(statement)
+            row = con.execute("SELECT coalesce(max(seq), 0) FROM identity_events").fetchone()
+            return int(row[0]) if row else 0
+
+        self._seq = await self.store.run_write(init)
+
+    async def fetch(
+        self, keys: Sequence[int], pks: Sequence[int]
+    ) -> tuple[list[tuple[Mapping, int]], list[Profile]]:
+        return await self.store.run_read(lambda cur: _fetch(cur, list(keys), list(pks)))
+
+    async def write(self, changes: RoundChanges) -> None:
+        first = self._seq + 1
+        count = await self.store.run_write(lambda con: _write(con, changes, first))
+        self._seq += count
+
+    async def known_keys(self) -> list[int]:
+        def run(cur: duckdb.DuckDBPyConnection) -> list[int]:
+            return [row[0] for row in cur.execute("SELECT key FROM identity_ids").fetchall()]
+
+        return await self.store.run_read(run)
+
+    async def recent_message_keys(self, limit: int) -> list[str]:
+        def run(cur: duckdb.DuckDBPyConnection) -> list[str]:
+            sql = "SELECT source_id, message_id FROM identity_events ORDER BY seq DESC LIMIT ?"
+            return [message_key(*row) for row in cur.execute(sql, [limit]).fetchall()]
+
+        return await self.store.run_read(run)
+
+    async def clear_space(self, space: str) -> None:
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table in (
+                    "identity_ids", "identity_profiles", "identity_merges", "identity_links",
+                    "identity_events", "identity_computed",
+                ):  # fmt: skip
+                    con.execute(f"DELETE FROM {table} WHERE space = ?", [space])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+        await self.store.run_write(run)
+
+
+def _fetch(
+    cur: duckdb.DuckDBPyConnection, keys: list[int], pks: list[int]
+) -> tuple[list[tuple[Mapping, int]], list[Profile]]:
+    found: list[tuple[Mapping, int]] = []
+    canon: set[int] = set(pks)
+    if keys:
+        rows = cur.execute(
+            "SELECT i.space, i.key, i.collection, i.id_type, i.id_value, i.pk, i.added_at, "
+            "i.message_id, i.source_id, p.canonical FROM identity_ids i "
+            "JOIN identity_profiles p ON p.pk = i.pk "
+            "WHERE i.key IN (SELECT unnest(?::BIGINT[]))",
+            [keys],
+        ).fetchall()
+        for row in rows:
+            found.append((Mapping(*row[:9]), row[9]))
+            canon.add(row[9])
+    if not canon:
+        return found, []
+    wanted = list(canon)
+    profiles = {
+        row[1]: profile_from_row(row)
+        for row in cur.execute(
+            "SELECT space, pk, collection, created_at, first_message_id, first_source_id, "
+            "last_seen, last_message_id, last_source_id, merges, traits, updated_at "
+            "FROM identity_profiles WHERE pk IN (SELECT unnest(?::BIGINT[])) AND canonical = pk",
+            [wanted],
+        ).fetchall()
+    }
+    for row in cur.execute(
+        "SELECT i.space, i.key, i.collection, i.id_type, i.id_value, i.pk, i.added_at, "
+        "i.message_id, i.source_id, p.canonical FROM identity_ids i "
+        "JOIN identity_profiles p ON p.pk = i.pk "
+        "WHERE p.canonical IN (SELECT unnest(?::BIGINT[])) ORDER BY i.added_at, i.key",
+        [wanted],
+    ).fetchall():
+        owner = profiles.get(row[9])
+        if owner is not None:
+            owner.mappings.append(Mapping(*row[:9]))
+    return found, list(profiles.values())
+
+
+def _write(con: duckdb.DuckDBPyConnection, changes: RoundChanges, first_seq: int) -> int:
+    now = wall_ms()
+    moved = changes.merged()
+    profile_rows = [
+        (
+            p.space,
+            p.pk,
+            p.collection,
+            moved.get(p.pk, p.pk),
+            p.created_at,
+            p.first_message_id,
+            p.first_source_id,
+            p.last_seen,
+            p.last_message_id,
+            p.last_source_id,
+            p.merges,
+            _ENCODE(p.traits).decode(),
+            now,
+        )
+        for p in changes.profiles.values()
+    ]
+    timeline: list[tuple[Any, ...]] = []
+    for seq, (space, pk, ev) in enumerate(changes.timeline, first_seq):
+        timeline.append(
+            (
+                space,
+                pk,
+                seq,
+                ev.timestamp,
+                ev.source_id,
+                ev.message_id,
+                ev.type,
+                ev.event,
+                _ENCODE(ev.message).decode(),
+            )
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if changes.mappings:
+            _append(
+                con,
+                "identity_ids",
+                [
+                    (
+                        m.space,
+                        m.key,
+                        m.collection,
+                        m.type,
+                        m.value,
+                        m.pk,
+                        m.added_at,
+                        m.message_id,
+                        m.source_id,
+                        now,
+                    )
+                    for m in changes.mappings
+                ],
+            )
+        if profile_rows:
+            existing = [(row[1],) for row in profile_rows if row[1] not in changes.created]
+            if existing:
+                con.execute("DELETE FROM identity_touched")
+                _append(con, "identity_touched", existing)
+                con.execute(
+                    "DELETE FROM identity_profiles WHERE pk IN (SELECT pk FROM identity_touched)"
+                )
+            _append(con, "identity_profiles", profile_rows)
+        if moved:
+            # Profiles merged earlier into the ones merged now follow them.
+            con.execute("DELETE FROM identity_moved")
+            _append(con, "identity_moved", list(moved.items()))
+            con.execute(
+                "UPDATE identity_profiles SET canonical = m.into_pk FROM identity_moved m "
+                "WHERE identity_profiles.canonical = m.from_pk"
+            )
+            _append(
+                con,
+                "identity_merges",
+                [
+                    (
+                        m.space,
+                        m.collection,
+                        m.from_pk,
+                        m.into_pk,
+                        m.message_id,
+                        m.source_id,
+                        m.timestamp,
+                        m.reason,
+                        now,
+                    )
+                    for m in changes.merges
+                ],
+            )
+        if changes.links:
+            _append(con, "identity_links", changes.links)
+        if timeline:
+            _append(con, "identity_events", timeline)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(timeline)
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    appender = con.appender(table)
+    appender.append_rows(rows)
+    appender.flush()

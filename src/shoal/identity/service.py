@@ -1,0 +1,201 @@
+"""Identity resolution as the runtime sees it: settings, the stage, computed traits, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from shoal.control.repo import ControlPlane
+from shoal.identity.computed import ComputedTrait, compute, empty_value, encode
+from shoal.identity.duckdb_store import DuckDBIdentityStore
+from shoal.identity.graph import RoundChanges, wall_ms
+from shoal.identity.repo import IdentityRepo, check_space
+from shoal.identity.rules import CompiledSettings, IdentitySettings
+from shoal.identity.stage import IdentityStage, space_of
+from shoal.store.duckdb import DuckDBStore
+
+log = logging.getLogger("shoal.identity")
+_WINDOW_REFRESH_S = 3600.0
+
+
+class IdentityService:
+    """Owns the identity stage and keeps its rules and computed traits current."""
+
+    def __init__(self, control: ControlPlane, store: DuckDBStore) -> None:
+        self.repo = IdentityRepo(control)
+        self.store = DuckDBIdentityStore(store)
+        self._rules: dict[tuple[str, str], CompiledSettings] = {}
+        self._traits: dict[tuple[str, str], list[ComputedTrait]] | None = None
+        self._dirty: dict[str, set[int]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_window_refresh = 0.0
+        self.stage = IdentityStage(self.store, self.rules_for, self._mark_dirty)
+
+    async def start(self) -> None:
+        """Create the tables and start the computed-trait updater."""
+        await self.store.start()
+        self._task = asyncio.create_task(self._update_loop(), name="shoal-computed-traits")
+
+    async def stop(self) -> None:
+        """Stop the computed-trait updater."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def rules_for(self, workspace_id: str, environment: str) -> CompiledSettings:
+        """The compiled rules of a space (cached until its settings change)."""
+        key = (workspace_id, environment)
+        found = self._rules.get(key)
+        if found is None:
+            settings, _saved = self.repo.settings(workspace_id, environment)
+            found = self._rules[key] = CompiledSettings(settings)
+        return found
+
+    def settings(self, workspace_id: str, environment: str) -> tuple[IdentitySettings, bool]:
+        """A space's settings and whether they were ever saved."""
+        return self.repo.settings(workspace_id, check_space(environment))
+
+    def save(
+        self, workspace_id: str, environment: str, settings: IdentitySettings
+    ) -> IdentitySettings:
+        """Replace a space's settings; they apply to data arriving from now on."""
+        saved = self.repo.save_settings(workspace_id, check_space(environment), settings)
+        self._rules.pop((workspace_id, environment), None)
+        return saved
+
+    def import_rules(self, workspace_id: str, source: str, target: str) -> IdentitySettings:
+        """Copy one space's identity rules to another (dev → prod when publishing)."""
+        if check_space(source) == check_space(target):
+            raise ValueError("import identity rules from a different space")
+        settings, _saved = self.repo.settings(workspace_id, source)
+        return self.save(workspace_id, target, settings)
+
+    # -- computed traits -------------------------------------------------------------------
+
+    def traits(self, workspace_id: str, environment: str) -> list[ComputedTrait]:
+        """A space's computed-trait definitions."""
+        return self.repo.traits(workspace_id, check_space(environment))
+
+    async def create_trait(
+        self, workspace_id: str, environment: str, trait: ComputedTrait
+    ) -> ComputedTrait:
+        """Define a trait and compute it for every existing profile."""
+        await asyncio.to_thread(
+            self.repo.create_trait, workspace_id, check_space(environment), trait
+        )
+        self._traits = None
+        await self.refresh(space_of(workspace_id, environment), [trait], None)
+        return trait
+
+    async def delete_trait(self, workspace_id: str, environment: str, key: str) -> None:
+        """Remove a trait definition and its values."""
+        await asyncio.to_thread(self.repo.delete_trait, workspace_id, check_space(environment), key)
+        self._traits = None
+        space = space_of(workspace_id, environment)
+        await self.store.store.run_write(
+            lambda con: con.execute(
+                "DELETE FROM identity_computed WHERE space = ? AND key = ?", [space, key]
+            )
+        )
+
+    def _mark_dirty(self, changes: RoundChanges) -> None:
+        find = self.stage.graph.find
+        for space, pk, _event in changes.timeline:
+            self._dirty.setdefault(space, set()).add(find(pk))
+        self._wake.set()
+
+    async def _definitions(self) -> dict[tuple[str, str], list[ComputedTrait]]:
+        if self._traits is None:
+            self._traits = await asyncio.to_thread(self.repo.all_traits)
+        return self._traits
+
+    async def refresh(self, space: str, traits: list[ComputedTrait], pks: list[int] | None) -> int:
+        """Recompute ``traits`` for the canonical profiles ``pks`` (all when ``None``)."""
+        if not traits:
+            return 0
+        now = wall_ms()
+
+        def run(cur: Any) -> list[tuple[ComputedTrait, dict[int, Any]]]:
+            return [(trait, compute(cur, trait, space, pks, now)) for trait in traits]
+
+        results = await self.store.store.run_read(run)
+
+        def write(con: Any) -> int:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rows: list[tuple[Any, ...]] = []
+                for trait, values in results:
+                    if pks is None:
+                        con.execute(
+                            "DELETE FROM identity_computed WHERE space = ? AND key = ?",
+                            [space, trait.key],
+                        )
+                        targets = list(values)
+                    else:
+                        con.execute(
+                            "DELETE FROM identity_computed WHERE space = ? AND key = ? "
+                            "AND pk IN (SELECT unnest(?::BIGINT[]))",
+                            [space, trait.key, pks],
+                        )
+                        targets = pks
+                    empty = encode(empty_value(trait))
+                    for pk in targets:
+                        value = encode(values[pk]) if pk in values else empty
+                        rows.append((space, pk, trait.key, value, now))
+                if rows:
+                    appender = con.appender("identity_computed")
+                    appender.append_rows(rows)
+                    appender.flush()
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+        return int(await self.store.store.run_write(write))
+
+    async def _update_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(0.2)  # gather a few rounds into one recomputation
+            dirty, self._dirty = self._dirty, {}
+            try:
+                definitions = await self._definitions()
+                for (workspace_id, environment), traits in definitions.items():
+                    space = space_of(workspace_id, environment)
+                    pks = dirty.get(space)
+                    if pks:
+                        await self.refresh(space, traits, sorted(pks))
+                await self._refresh_windows(definitions)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("computing traits failed; retrying with the next round")
+                for space, pks in dirty.items():
+                    self._dirty.setdefault(space, set()).update(pks)
+
+    async def _refresh_windows(
+        self, definitions: dict[tuple[str, str], list[ComputedTrait]]
+    ) -> None:
+        # "Last N days" values change as time passes, without any new event.
+        now = asyncio.get_running_loop().time()
+        if now - self._last_window_refresh < _WINDOW_REFRESH_S:
+            return
+        self._last_window_refresh = now
+        for (workspace_id, environment), traits in definitions.items():
+            windowed = [t for t in traits if t.window_days is not None]
+            await self.refresh(space_of(workspace_id, environment), windowed, None)
+
+    def computing(self) -> bool:
+        """Whether computed traits still wait for a recomputation."""
+        return bool(self._dirty) or self._wake.is_set()
+
+    def resolve_space(self, workspace_id: str, environment: str) -> str:
+        """The internal space of a workspace environment (``NotFound`` for anything else)."""
+        return space_of(workspace_id, check_space(environment))
