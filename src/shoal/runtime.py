@@ -59,9 +59,9 @@ class Runtime:
         # Tracking plans check events of planned sources; the guided setup builds on them.
         self.plans = PlanService(self.control)
         self.pipeline.stages.append(self.plans.stage)
-        self.setup = SetupService(self.control, self.plans, self.store)
         # Destinations read the store after the pipeline wrote it; they never slow ingestion.
         self.destinations = DestinationService(self.control, self.store, self.hub, settings)
+        self.setup = SetupService(self.control, self.plans, self.store, self.destinations)
         # Identity resolution keeps its tables in the DuckDB event store; it runs after
         # every other stage so it sees their verdicts (rejected events are not resolved).
         self.identity: IdentityService | None = None

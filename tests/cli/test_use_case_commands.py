@@ -51,6 +51,20 @@ def test_setup_plan_and_member_commands(shoal: ShoalServer) -> None:
     curl = cli(shoal, "setup", "snippets", "--library", "curl", "--event", "Order Completed").stdout
     assert "curl " in curl and web["write_key"] in curl
 
+    vague = cli(shoal, "setup", "connect-destination", "Hook", code=1)
+    assert "--type" in vague.stderr
+    reverse = cli(shoal, "setup", "connect-destination", "W", "--type", "Reverse ETL", code=1)
+    assert "no Reverse ETL" in reverse.stderr
+    args = ["--type", "webhook", "--setting", "url=https://hooks.example.com/shoal"]
+    secret = ["--setting", "shared_secret=s3cret", "--setting", "batch_size=50"]
+    state = as_json(cli(shoal, "setup", "connect-destination", "Hook", *args, *secret, "--json"))
+    (hook,) = state["steps"][5]["destinations"]
+    assert hook["settings"]["batch_size"] == 50 and hook["secrets_set"] == ["shared_secret"]
+    assert hook["source_ids"] == [web["id"]]
+    status = cli(shoal, "setup", "status").stdout
+    assert "dev destination Hook (Webhook, Raw Data)" in status
+    assert "recommended Analytics: mixpanel" in status
+
     plan_id = state["plan_id"]
     listed = as_json(cli(shoal, "plan", "list", "--json"))
     assert [p["id"] for p in listed] == [plan_id]

@@ -1,4 +1,4 @@
-"""A control plane, an event store and the setup service over them, per test."""
+"""A control plane, an event store, destinations and the setup service over them, per test."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from shoal.control import ControlPlane, User
+from shoal.destinations.service import DestinationService
 from shoal.onboarding import SetupService
+from shoal.pipeline import EventHub
 from shoal.plans import PlanService
+from shoal.settings import Settings
 from shoal.store.duckdb import DuckDBStore
 
 
@@ -19,6 +22,7 @@ class World:
     control: ControlPlane
     store: DuckDBStore
     plans: PlanService
+    destinations: DestinationService
     setup: SetupService
     owner: User
     member: User
@@ -34,9 +38,18 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = DuckDBStore(tmp_path / "events.duckdb")
     await store.start()
     plans = PlanService(control)
+    # Destinations may reach the loopback receivers of the tests, and poll often.
+    settings = Settings(
+        data_dir=tmp_path,
+        destinations_allowed_networks=["127.0.0.0/8"],
+        destinations_poll_seconds=0.1,
+    )
+    destinations = DestinationService(control, store, EventHub(), settings)
+    setup = SetupService(control, plans, store, destinations)
     try:
-        yield World(control, store, plans, SetupService(control, plans, store), owner, member)
+        yield World(control, store, plans, destinations, setup, owner, member)
     finally:
+        await destinations.stop()
         await store.close()
         control.close()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
+from shoal.cli.destinations import SettingOption, _dest_id, _settings, _source
 from shoal.cli.output import console, emit_json, fail
 
 app = typer.Typer(
@@ -58,6 +60,14 @@ def _print(state: dict[str, Any]) -> None:
                 f"     {source['environment']} source {source['name']} ({source['type']}): "
                 f"write key {source['write_key']}"
             )
+        for dest in step.get("destinations", []) + step.get("prod_destinations", []):
+            console.print(
+                f"     {dest['environment']} destination {dest['name']} ({dest['title']}, "
+                f"{dest['category']}) {dest['id']}"
+            )
+        for kind in step.get("recommended", []) if step["id"] == "dev_destinations" else []:
+            offered = ", ".join(a["name"] for a in kind["adapters"])
+            console.print(f"     recommended {kind['type']}: {offered or kind['message']}")
     progress = state["progress"]
     if progress["events"] and state["use_case_locked"]:
         console.print("[bold]Suggested events[/bold]")
@@ -142,17 +152,60 @@ def connect_source(
     _done(_call("POST", "/setup/dev-sources", body, url, token), as_json)
 
 
-@app.command("publish")
-def publish(
+@app.command("connect-destination")
+def connect_destination(
+    name: Annotated[str | None, typer.Argument(help="Name of the new dev destination.")] = None,
+    type: Annotated[
+        str | None,
+        typer.Option("--type", help="An adapter (webhook, mixpanel, ...) or a recommended type."),
+    ] = None,
+    setting: SettingOption = None,
+    settings_file: Annotated[Path | None, typer.Option("--settings-file")] = None,
     source: Annotated[
-        list[str] | None, typer.Option("--source", help="Dev source id to publish (repeat).")
+        list[str] | None,
+        typer.Option("--source", help="Dev source of the setup to connect (repeat); default all."),
+    ] = None,
+    destination: Annotated[
+        str | None,
+        typer.Option("--destination", help="Connect this existing dev destination instead."),
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create prod sources from the dev ones (same settings, new write keys)."""
-    body = {"source_ids": source} if source else {}
+    """Connect a dev destination (a new one with its settings, or an existing one) to the
+    setup's dev sources. ``--setting KEY=VALUE`` as in ``shoal destination create``."""
+    if (name is None) == (destination is None):
+        raise fail("give the new destination's NAME and --type, or --destination for one")
+    api = client(url, token)
+    body: dict[str, Any] = {"source_ids": [_source(api, s) for s in source]} if source else {}
+    if destination is not None:
+        body["destination_id"] = _dest_id(api, destination)
+    elif type is None:
+        raise fail("give the new destination's --type (see `shoal setup status`)")
+    else:
+        body.update(name=name, type=type, settings=_settings(setting, settings_file))
+    _done(_call("POST", "/setup/dev-destinations", body, url, token), as_json)
+
+
+@app.command("publish")
+def publish(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Dev source id to publish (repeat).")
+    ] = None,
+    destination: Annotated[
+        list[str] | None,
+        typer.Option("--destination", help="Dev destination id to copy to prod (repeat)."),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create prod sources and destinations from the dev ones (same configuration, new
+    write keys)."""
+    body: dict[str, Any] = {"source_ids": source} if source else {}
+    if destination:
+        body["destination_ids"] = destination
     _done(_call("POST", "/setup/publish", body, url, token), as_json)
 
 

@@ -109,6 +109,7 @@ setups = Table(
     Column("plan_id", String(40), ForeignKey("tracking_plans.id", ondelete="SET NULL")),
     Column("dev_source_ids", JSON, nullable=False),
     Column("prod_sources", JSON, nullable=False),
+    Column("prod_destinations", JSON),  # revision 0005
     Column("published_at", DateTime(timezone=True)),
     Column("publish_verified_at", DateTime(timezone=True)),
     Column("started_by", String(40), nullable=False),

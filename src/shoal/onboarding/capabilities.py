@@ -1,16 +1,23 @@
 """What the guided setup can offer today, and what waits for capabilities still to come.
 
-Destinations, identity (Unify) and audiences (Engage) arrive with their own issues. Until
-then the steps that need them report ``"available": false`` with one of the messages
-below, and eligibility counts connected destinations through ``connected_destination_count``,
-which answers 0 until destinations exist (so every workspace is eligible for now).
+Destinations exist: the use case's recommended destination types (catalog categories such
+as "Analytics") map to the adapters that declare that category, and eligibility counts the
+workspace's connected destinations. Identity (Unify) and audiences (Engage) arrive with
+their own work; until the setup wires them, their steps report ``"available": false`` with
+one of the messages below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
+
+from shoal.control import tables as t
 from shoal.control.repo import ControlPlane
+from shoal.destinations.base import DestinationFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +31,8 @@ class Capability:
 
 DESTINATIONS = Capability(
     "destinations",
-    False,
-    "Shoal cannot connect destinations yet: they arrive with the destinations feature. "
-    "This step stays open and publishing to prod carries only your sources until then.",
+    True,
+    "Connect dev destinations of the recommended types; publishing copies them to prod.",
 )
 IDENTITY = Capability(
     "identity",
@@ -66,20 +72,24 @@ EXTRA_SOURCE_TYPES = ("server", "http")
 
 
 def connected_destination_count(control: ControlPlane, workspace_id: str) -> int:
-    """How many destinations a workspace has connected.
-
-    Shoal has no destinations yet, so this is 0; the destinations feature replaces the body
-    with a real count, and eligibility (``shoal.onboarding.flow``) follows automatically.
+    """How many enabled destinations of a workspace have at least one source connected.
 
     Args:
         control: The control plane.
         workspace_id: The workspace to count for.
 
     Returns:
-        The number of connected destinations (always 0 for now).
+        The number of connected destinations, dev and prod alike.
     """
-    del control, workspace_id
-    return 0
+    query = (
+        select(t.destinations.c.id)
+        .join(t.destination_sources, t.destination_sources.c.destination_id == t.destinations.c.id)
+        .join(t.sources, t.sources.c.id == t.destination_sources.c.source_id)
+        .where(t.destinations.c.workspace_id == workspace_id, t.destinations.c.enabled.is_(True))
+        .distinct()
+    )
+    with control.engine.connect() as conn:
+        return len(conn.execute(query).all())
 
 
 def shoal_source_type(requested: str) -> str:
@@ -103,3 +113,72 @@ def shoal_source_type(requested: str) -> str:
         return requested
     known = [k for k, v in SOURCE_TYPES.items() if v] + list(EXTRA_SOURCE_TYPES)
     raise ValueError(f"unknown source type {requested!r}; choose one of {', '.join(known)}")
+
+
+UNAVAILABLE_DESTINATION_MESSAGES = {
+    "Reverse ETL": "Shoal has no Reverse ETL (syncing warehouse tables out to your tools), "
+    "so no destination of this type can be connected. To keep your events in a warehouse, "
+    "connect a DuckDB or PostgreSQL warehouse destination from the other destination types.",
+}
+
+
+def unavailable_destination_message(category: str) -> str:
+    """Why no destination of a recommended ``category`` can be connected."""
+    return UNAVAILABLE_DESTINATION_MESSAGES.get(
+        category,
+        f"Shoal has no {category} destination yet; connect one of the other destination types.",
+    )
+
+
+def adapter_summary(factory: DestinationFactory) -> dict[str, Any]:
+    """A destination adapter as the setup offers it."""
+    return {
+        "name": factory.name,
+        "title": factory.title,
+        "category": factory.category,
+        "description": factory.description,
+    }
+
+
+def recommended_destinations(
+    categories: Sequence[str], factories: Sequence[DestinationFactory]
+) -> list[dict[str, Any]]:
+    """Each recommended destination type with the adapters that declare that category."""
+    out = []
+    for category in categories:
+        adapters = [adapter_summary(f) for f in factories if f.category == category]
+        out.append(
+            {
+                "type": category,
+                "available": bool(adapters),
+                "adapters": adapters,
+                "message": None if adapters else unavailable_destination_message(category),
+            }
+        )
+    return out
+
+
+def destination_factory(
+    requested: str, factories: Sequence[DestinationFactory]
+) -> DestinationFactory:
+    """The adapter for a requested type: an adapter name (``webhook``) or a category
+    (``Analytics``) that exactly one adapter declares.
+
+    Raises:
+        ValueError: If nothing (or more than one adapter) matches; the message says why.
+    """
+    for factory in factories:
+        if requested == factory.name:
+            return factory
+    wanted = requested.strip().lower()
+    matching = [f for f in factories if f.category.lower() == wanted]
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        names = ", ".join(f.name for f in matching)
+        raise ValueError(f"several destination types are {requested!r}: choose one of {names}")
+    for category in UNAVAILABLE_DESTINATION_MESSAGES:
+        if category.lower() == wanted:
+            raise ValueError(UNAVAILABLE_DESTINATION_MESSAGES[category])
+    known = ", ".join(f.name for f in factories)
+    raise ValueError(f"unknown destination type {requested!r}; choose one of {known}")

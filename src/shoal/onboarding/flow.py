@@ -2,38 +2,34 @@
 
 Pick a goal, pick a use case, acknowledge the dev/prod explanation, then the checklist:
 review the suggested events (this locks the use case and creates the tracking plan),
-connect dev sources, connect dev destinations (not available yet), publish to prod and
-verify that prod events really arrive, then Unify, Engage and republish (not available
+connect dev sources, connect dev destinations, publish to prod (sources and destinations)
+and verify that prod events really arrive, then Unify, Engage and republish (not available
 yet). Only an owner may change the setup; a workspace that already has a source and a
 destination connected is not eligible to start one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shoal.catalog import BusinessGoal, CatalogLookupError, UseCase, load_catalog
 from shoal.control import ControlPlane, Source, User
-from shoal.control.repo import Conflict
+from shoal.destinations.repo import Destination
+from shoal.destinations.service import DestinationService
 from shoal.onboarding import capabilities as caps
-from shoal.onboarding.repo import PublishedSource, SetupRecord, SetupRepo, now
+from shoal.onboarding import publishing
+from shoal.onboarding.destinations import SetupDestinations
+from shoal.onboarding.errors import SetupError, not_ready
+from shoal.onboarding.repo import SetupRecord, SetupRepo, now
 from shoal.plans import PlanService, events_from_use_case
 from shoal.plans.model import plan_description
 from shoal.store import EventStore
 
 T = TypeVar("T")
-
-
-class SetupError(Exception):
-    """A refused setup action, with the HTTP status and code the API answers."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+__all__ = ["LOCKED", "Eligibility", "SetupError", "SetupService", "unavailable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +58,6 @@ def _refuse_unless_owner(user: User) -> None:
         )
 
 
-def _not_ready(message: str) -> SetupError:
-    return SetupError(409, "step_not_ready", message)
-
-
 def unavailable(capability: caps.Capability) -> SetupError:
     """The refusal for a step whose capability Shoal does not have yet."""
     return SetupError(409, "not_available", capability.message)
@@ -74,10 +66,17 @@ def unavailable(capability: caps.Capability) -> SetupError:
 class SetupService:
     """Reads and advances the guided setup of a workspace."""
 
-    def __init__(self, control: ControlPlane, plans: PlanService, store: EventStore) -> None:
+    def __init__(
+        self,
+        control: ControlPlane,
+        plans: PlanService,
+        store: EventStore,
+        destinations: DestinationService,
+    ) -> None:
         self.control = control
         self.plans = plans
         self.store = store
+        self.destinations = SetupDestinations(destinations)
         self.repo = SetupRepo(control)
         self.catalog = load_catalog()
 
@@ -117,13 +116,17 @@ class SetupService:
         prod = [by_id[p.prod_source_id] for p in record.prod_sources if p.prod_source_id in by_id]
         return dev, prod
 
+    def destinations_of(self, record: SetupRecord) -> tuple[list[Destination], list[Destination]]:
+        """The setup's dev destinations (connected to its dev sources) and prod copies."""
+        return self.destinations.of(record, record.dev_source_ids)
+
     # -- the flow ------------------------------------------------------------------------
 
-    def _started(self, user: User) -> SetupRecord:
+    def started(self, user: User) -> SetupRecord:
         _refuse_unless_owner(user)
         record = self.repo.get(user.workspace_id)
         if record is None:
-            raise _not_ready("guided setup has not started; pick a business goal first")
+            raise not_ready("guided setup has not started; pick a business goal first")
         return record
 
     def choose_goal(self, user: User, goal_id: str) -> SetupRecord:
@@ -144,20 +147,20 @@ class SetupService:
 
     def choose_use_case(self, user: User, use_case_id: str) -> SetupRecord:
         """Step 2: pick one of the goal's use cases."""
-        record = self._started(user)
+        record = self.started(user)
         if record.locked:
             raise SetupError(409, "use_case_locked", LOCKED)
         if record.goal_id is None:
-            raise _not_ready("pick a business goal before a use case")
+            raise not_ready("pick a business goal before a use case")
         goal_id = record.goal_id
         use_case = self._lookup(lambda: self.catalog.use_case(goal_id, use_case_id))
         return self.repo.save(record, use_case_id=use_case.id)
 
     def acknowledge_environments(self, user: User) -> SetupRecord:
         """Step 3: the user has read how dev and prod environments work."""
-        record = self._started(user)
+        record = self.started(user)
         if record.use_case_id is None:
-            raise _not_ready("pick a use case before the dev/prod explanation")
+            raise not_ready("pick a use case before the dev/prod explanation")
         if record.environments_acknowledged_at is not None:
             return record
         return self.repo.save(record, environments_acknowledged_at=now())
@@ -172,13 +175,13 @@ class SetupService:
 
     def review_events(self, user: User) -> SetupRecord:
         """Checklist 1: review the suggested events; locks the use case, creates the plan."""
-        record = self._started(user)
+        record = self.started(user)
         if record.locked:
             return record
         use_case = self.use_case_of(record)
         goal = self.goal_of(record)
         if use_case is None or goal is None or record.environments_acknowledged_at is None:
-            raise _not_ready("pick a goal and a use case and read the dev/prod explanation first")
+            raise not_ready("pick a goal and a use case and read the dev/prod explanation first")
         events = events_from_use_case(use_case)
         taken = {p.name for p in self.plans.list_plans(user.workspace_id)}
         name, n = f"{use_case.name} (guided setup)", 2
@@ -199,9 +202,9 @@ class SetupService:
         self, user: User, *, type: str | None, name: str | None, source_id: str | None
     ) -> tuple[SetupRecord, Source]:
         """Checklist 2: create a dev source of a recommended type, or adopt an existing one."""
-        record = self._started(user)
+        record = self.started(user)
         if not record.locked:
-            raise _not_ready("review the suggested events before connecting sources")
+            raise not_ready("review the suggested events before connecting sources")
         if source_id is not None:
             source = self.control.get_source(user.workspace_id, source_id)
             if source.environment != "dev":
@@ -225,65 +228,47 @@ class SetupService:
         ids = (*record.dev_source_ids, source.id)
         return self.repo.save(record, dev_source_ids=ids), source
 
-    def publish(self, user: User, source_ids: Sequence[str] | None = None) -> SetupRecord:
-        """Checklist 4: create prod sources from dev ones (same settings, new write keys)."""
-        record = self._started(user)
-        dev, _prod = self.sources_of(record)
-        if not record.locked or not dev:
-            raise _not_ready("connect at least one dev source before publishing to prod")
-        chosen = dev if not source_ids else [s for s in dev if s.id in set(source_ids)]
-        missing = set(source_ids or ()) - {s.id for s in dev}
-        if missing:
-            raise SetupError(
-                422,
-                "invalid_request",
-                f"not dev sources of this setup: {', '.join(sorted(missing))}",
-            )
-        published = {p.dev_source_id for p in record.prod_sources}
-        created = list(record.prod_sources)
-        for source in chosen:
-            if source.id in published:
-                continue
-            try:
-                prod = self.control.create_source(
-                    user.workspace_id,
-                    source.name,
-                    source.type,
-                    "prod",
-                    enabled=source.enabled,
-                    rate_limit=source.rate_limit,
-                )
-            except Conflict as exc:
-                raise Conflict(
-                    f"a prod source named {source.name!r} already exists; rename the dev source "
-                    "or the prod one, then publish again"
-                ) from exc
-            if record.plan_id is not None:
-                self.plans.attach(user.workspace_id, record.plan_id, [prod.id])
-            created.append(PublishedSource(source.id, prod.id))
-            record = self.repo.save(record, prod_sources=tuple(created))
-        if record.published_at is None:
-            record = self.repo.save(record, published_at=now())
-        return record
+    async def connect_dev_destination(
+        self,
+        user: User,
+        *,
+        type: str | None = None,
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+        destination_id: str | None = None,
+        source_ids: Sequence[str] | None = None,
+    ) -> tuple[SetupRecord, Destination]:
+        """Checklist 3: create a dev destination of a recommended type (``type``, ``name``,
+        ``settings``) or adopt one (``destination_id``), connected to ``source_ids`` (the
+        setup's dev sources, all by default). See ``SetupDestinations.connect_dev``."""
+        record = await asyncio.to_thread(self.started, user)
+        if not record.locked:
+            raise not_ready("review the suggested events before connecting destinations")
+        dev, _prod = await asyncio.to_thread(self.sources_of, record)
+        destination = await self.destinations.connect_dev(
+            user,
+            dev,
+            type=type,
+            name=name,
+            settings=settings,
+            destination_id=destination_id,
+            source_ids=source_ids,
+        )
+        return await asyncio.to_thread(self.started, user), destination
+
+    async def publish(
+        self,
+        user: User,
+        source_ids: Sequence[str] | None = None,
+        destination_ids: Sequence[str] | None = None,
+    ) -> SetupRecord:
+        """Checklist 4: create prod sources and destinations from the dev ones (same
+        configuration, new write keys); ``None`` publishes all of them."""
+        return await publishing.publish(self, user, source_ids, destination_ids)
 
     async def complete_publish(self, user: User) -> SetupRecord:
         """Mark publishing complete, once every prod source has really received events."""
-        record = self._started(user)
-        _dev, prod = self.sources_of(record)
-        if record.published_at is None or not prod:
-            raise _not_ready("publish to prod first: that creates your prod source(s)")
-        silent = [s for s in prod if await self.store.count(s.id, "accepted") == 0]
-        if silent:
-            names = ", ".join(f"{s.name!r} ({s.id})" for s in silent)
-            raise SetupError(
-                409,
-                "not_verified",
-                f"no accepted events have arrived yet from prod source(s) {names}; send events "
-                "with the prod write key, check the debugger, then mark this step complete",
-            )
-        if record.publish_verified_at is not None:
-            return record
-        return self.repo.save(record, publish_verified_at=now())
+        return await publishing.complete_publish(self, user)
 
     @staticmethod
     def _lookup(find: Callable[[], T]) -> T:

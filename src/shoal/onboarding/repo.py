@@ -33,6 +33,14 @@ class PublishedSource:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedDestination:
+    """A prod destination copied from a dev destination when publishing."""
+
+    dev_destination_id: str
+    prod_destination_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetupRecord:
     """Where a workspace is in the guided setup."""
 
@@ -47,6 +55,7 @@ class SetupRecord:
     plan_id: str | None = None
     dev_source_ids: tuple[str, ...] = field(default=())
     prod_sources: tuple[PublishedSource, ...] = field(default=())
+    prod_destinations: tuple[PublishedDestination, ...] = field(default=())
     published_at: datetime | None = None
     publish_verified_at: datetime | None = None
 
@@ -72,6 +81,9 @@ def _from_row(row: Any) -> SetupRecord:
         values[key] = utc(values[key])
     values["dev_source_ids"] = tuple(values["dev_source_ids"] or ())
     values["prod_sources"] = tuple(PublishedSource(**p) for p in values["prod_sources"] or ())
+    values["prod_destinations"] = tuple(
+        PublishedDestination(**p) for p in values["prod_destinations"] or ()
+    )
     return SetupRecord(**values)
 
 
@@ -81,6 +93,10 @@ def _to_row(record: SetupRecord) -> dict[str, Any]:
     values["prod_sources"] = [
         {"dev_source_id": p.dev_source_id, "prod_source_id": p.prod_source_id}
         for p in record.prod_sources
+    ]
+    values["prod_destinations"] = [
+        {"dev_destination_id": p.dev_destination_id, "prod_destination_id": p.prod_destination_id}
+        for p in record.prod_destinations
     ]
     return values
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from shoal.catalog import BusinessGoal, UseCase
 from shoal.control import Source, User
+from shoal.destinations.base import DestinationFactory
 from shoal.onboarding import capabilities as caps
+from shoal.onboarding.destinations import describe
 from shoal.onboarding.flow import Eligibility, SetupService
 from shoal.onboarding.progress import event_progress
 from shoal.onboarding.repo import SetupRecord
@@ -16,8 +18,9 @@ from shoal.plans import TrackingPlan, events_from_use_case
 
 ENVIRONMENTS_EXPLANATION = (
     "Start with development (dev) sources to test and debug your implementation before "
-    "sending live data downstream. Shoal labels every source dev or prod. Once your dev "
-    "setup works, publishing creates matching prod sources (same settings, new write keys)."
+    "sending live data downstream. Shoal labels every source and destination dev or prod. "
+    "Once your dev setup works, publishing creates matching prod sources (same settings, new "
+    "write keys) and prod copies of your dev destinations (same configuration)."
 )
 REVIEW_WARNING = (
     "Once you've reviewed the suggested events you can no longer change the use case; "
@@ -36,22 +39,41 @@ class Snapshot:
     plan: TrackingPlan | None
     dev: list[Source]
     prod: list[Source]
+    factories: list[DestinationFactory]
+    dev_destinations: list[dict[str, Any]]
+    prod_destinations: list[dict[str, Any]]
 
 
 def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
-    """Read the setup, its sources and its plan (blocking: run it in a thread)."""
+    """Read the setup, its sources, destinations and plan (blocking: run it in a thread)."""
     record = service.get(workspace_id)
     eligibility = service.eligibility(workspace_id)
+    factories = service.destinations.factories()
     if record is None:
-        return Snapshot(None, eligibility, None, None, None, [], [])
+        return Snapshot(None, eligibility, None, None, None, [], [], factories, [], [])
     plan = None
     if record.plan_id is not None:
         plan = next(
             (p for p in service.plans.list_plans(workspace_id) if p.id == record.plan_id), None
         )
     dev, prod = service.sources_of(record)
+    dev_dest, prod_dest = service.destinations_of(record)
+    secrets = service.destinations.secrets_set
+    copied_from = {p.prod_destination_id: p.dev_destination_id for p in record.prod_destinations}
     return Snapshot(
-        record, eligibility, service.goal_of(record), service.use_case_of(record), plan, dev, prod
+        record,
+        eligibility,
+        service.goal_of(record),
+        service.use_case_of(record),
+        plan,
+        dev,
+        prod,
+        factories,
+        [describe(d, factories, secrets(d)) for d in dev_dest],
+        [
+            {"dev_destination_id": copied_from[d.id], **describe(d, factories, secrets(d))}
+            for d in prod_dest
+        ],
     )
 
 
@@ -122,6 +144,11 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
         }
         for kind in (use_case.sources if use_case else ())
     ]
+    copied = {p["dev_destination_id"] for p in snap.prod_destinations}
+    unpublished = [d["id"] for d in snap.dev_destinations if d["id"] not in copied]
+    recommended_destinations = caps.recommended_destinations(
+        use_case.destinations if use_case else (), snap.factories
+    )
     return [
         _step(
             "goal",
@@ -171,19 +198,28 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             also_accepted=list(caps.EXTRA_SOURCE_TYPES),
             sources=[_source(s) for s in snap.dev],
         ),
-        _unavailable(
+        _step(
             "dev_destinations",
             "Connect dev destinations",
-            caps.DESTINATIONS,
-            recommended=list(use_case.destinations) if use_case else [],
-            destinations=[],
+            bool(snap.dev_destinations),
+            locked and bool(snap.dev),
+            "POST /api/v1/setup/dev-destinations",
+            recommended=recommended_destinations,
+            also_accepted=[
+                caps.adapter_summary(f)
+                for f in snap.factories
+                if f.category not in (use_case.destinations if use_case else ())
+            ],
+            destinations=snap.dev_destinations,
         ),
         _step(
             "publish",
             "Publish to prod and verify",
             rec is not None and rec.publish_verified_at is not None,
             bool(snap.dev) and locked,
-            "POST /api/v1/setup/publish/complete" if published else "POST /api/v1/setup/publish",
+            "POST /api/v1/setup/publish/complete"
+            if published and not unpublished
+            else "POST /api/v1/setup/publish",
             published_at=_iso(rec.published_at if rec else None),
             verified_at=_iso(rec.publish_verified_at if rec else None),
             prod_sources=[
@@ -192,7 +228,8 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
                 for s in snap.prod
                 if s.id == p.prod_source_id
             ],
-            destinations={"available": False, "message": caps.DESTINATIONS.message},
+            prod_destinations=snap.prod_destinations,
+            unpublished_destinations=unpublished,
         ),
         _unavailable("unify_identifiers", "Unify: add default identifiers", caps.IDENTITY),
         _unavailable("engage_audience", "Engage: create an audience", caps.AUDIENCES),

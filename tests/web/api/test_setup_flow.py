@@ -1,21 +1,45 @@
 """A new owner walks the whole guided setup, sending with the official Segment SDK.
 
 Optimize advertising -> Mitigate cart abandonment; review the events; connect a dev
-website source; send the suggested events (one with a wrong property type, one unplanned
-event); watch progress and violations; publish to prod; send from prod; complete.
+website source; connect a dev webhook destination (a real receiver on 127.0.0.1) and test
+it; send the suggested events (one with a wrong property type, one unplanned event);
+watch progress and violations; publish to prod (the webhook is copied); send from prod and
+see the prod copy deliver; complete.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import segment.analytics as segment_analytics
 
+from shoal.destinations.webhook import SIGNATURE_HEADER, verify
+from tests.destinations.conftest import DESTINATION_ENV
+from tests.destinations.receiver import Receiver
 from tests.server import ShoalServer
 
 pytestmark = pytest.mark.sdk
+
+
+@pytest.fixture(scope="module")
+def shoal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalServer]:
+    """A real ``shoal serve`` whose destinations may reach the loopback receiver."""
+    server = ShoalServer(tmp_path_factory.mktemp("setup") / "data", env=DESTINATION_ENV)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """The webhook's vendor: a real HTTP server on 127.0.0.1."""
+    with Receiver(lambda _request: (200, {"received": True})) as running:
+        yield running
+
 
 CHECKOUT = {
     "num_items": 2,
@@ -75,7 +99,50 @@ def wait_for_progress(shoal: ShoalServer, check: Any, timeout: float = 15.0) -> 
     return state
 
 
-def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer) -> None:
+def connect_webhook(
+    shoal: ShoalServer, state: dict[str, Any], receiver: Receiver, dev_source_id: str
+) -> dict[str, Any]:
+    """Connect dev destinations: offered by category; a signed webhook; its test answer."""
+    destinations = step(state, "dev_destinations")
+    assert destinations["available"] is True and destinations["status"] == "todo"
+    assert state["current_step"] == "dev_destinations"
+    offered = {r["type"]: [a["name"] for a in r["adapters"]] for r in destinations["recommended"]}
+    assert offered == {
+        "Reverse ETL": [],
+        "Analytics": ["mixpanel"],
+        "Advertising": ["meta_conversions"],
+    }
+    assert "no Reverse ETL" in destinations["recommended"][0]["message"]
+    assert "webhook" in [a["name"] for a in destinations["also_accepted"]]
+    settings = {"url": receiver.url + "/shoal", "shared_secret": "s3cret", "batch": False}
+    body = {"type": "webhook", "name": "Orders hook", "settings": settings}
+    state = ok(shoal.api("POST", "/setup/dev-destinations", json=body))
+    (hook,) = step(state, "dev_destinations")["destinations"]
+    assert (hook["type"], hook["category"], hook["environment"]) == ("webhook", "Raw Data", "dev")
+    assert hook["source_ids"] == [dev_source_id] and hook["secrets_set"] == ["shared_secret"]
+    assert "shared_secret" not in hook["settings"] and "s3cret" not in str(state)
+    assert step(state, "dev_destinations")["status"] == "done"
+    assert state["current_step"] == "publish"
+    tested = ok(shoal.api("POST", f"/destinations/{hook['id']}/test"))
+    assert tested["ok"] and tested["results"][0]["status"] == 200
+    assert tested["results"][0]["response"] == '{"received": true}'
+    (sample,) = receiver.accepted()
+    assert verify("s3cret", sample.headers[SIGNATURE_HEADER], sample.body)
+    return hook
+
+
+def wait_for_messages(receiver: Receiver, message_ids: set[str]) -> list[Any]:
+    """The receiver's requests carrying ``message_ids``, once all of them arrived."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [r for r in receiver.accepted() if r.json().get("messageId") in message_ids]
+        if {r.json()["messageId"] for r in found} == message_ids:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{message_ids} did not all reach the webhook: {receiver.accepted()}")
+
+
+def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer, receiver: Receiver) -> None:
     state = ok(shoal.api("GET", "/setup"))
     assert state["status"] == "not_started" and state["eligibility"]["eligible"]
     assert state["current_step"] == "goal" and state["can_edit"] is True
@@ -119,11 +186,7 @@ def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer) -> None:
     state = ok(shoal.api("POST", "/setup/dev-sources", json=body))
     (dev,) = step(state, "dev_sources")["sources"]
     assert dev["type"] == "website" and dev["environment"] == "dev"
-    destinations = step(state, "dev_destinations")
-    assert destinations["available"] is False and "destinations" in destinations["message"]
-    assert state["current_step"] == "publish"
-    refused = shoal.api("POST", "/setup/dev-destinations")
-    assert refused.status_code == 409 and refused.json()["code"] == "not_available"
+    hook = connect_webhook(shoal, state, receiver, dev["id"])
 
     # Code to paste, filled in for this source and server.
     items = ok(shoal.api("GET", "/setup/snippets"))["items"]
@@ -173,6 +236,10 @@ def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer) -> None:
     (prod,) = step(state, "publish")["prod_sources"]
     assert (prod["name"], prod["type"], prod["environment"]) == ("Storefront", "website", "prod")
     assert prod["write_key"] != dev["write_key"] and prod["dev_source_id"] == dev["id"]
+    (copy,) = step(state, "publish")["prod_destinations"]
+    assert copy["dev_destination_id"] == hook["id"] and copy["environment"] == "prod"
+    assert (copy["settings"], copy["secrets_set"]) == (hook["settings"], ["shared_secret"])
+    assert copy["source_ids"] == [prod["id"]]
     assert prod["id"] in ok(shoal.api("GET", f"/plans/{state['plan_id']}"))["source_ids"]
     refused = shoal.api("POST", "/setup/publish/complete")
     assert refused.status_code == 409 and refused.json()["code"] == "not_verified"
@@ -181,7 +248,11 @@ def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer) -> None:
     send_with_sdk(
         shoal, prod["write_key"], ("Checkout Started", CHECKOUT), ("Order Completed", ORDER)
     )
-    shoal.wait_for_events(prod["id"], 2)
+    sent = {e["messageId"] for e in shoal.wait_for_events(prod["id"], 2)}
+    delivered = wait_for_messages(receiver, sent)
+    assert all(verify("s3cret", r.headers[SIGNATURE_HEADER], r.body) for r in delivered)
+    prod_metrics = ok(shoal.api("GET", f"/destinations/{copy['id']}/metrics"))
+    assert prod_metrics["delivered"] == 2, "the prod copy delivers the prod source's events"
     state = wait_for_progress(shoal, lambda s: s["progress"]["prod_live"])
     assert event_progress(state, "Order Completed")["prod"]["status"] == "ok"
     state = ok(shoal.api("POST", "/setup/publish/complete"))

@@ -24,7 +24,8 @@ def test_members_can_look_but_not_start_or_advance(app: App) -> None:
         ("/setup/goal", {"goal_id": "optimize-advertising"}),
         ("/setup/restart", None),
         ("/setup/review-events", None),
-        ("/setup/dev-destinations", None),
+        ("/setup/dev-destinations", {"type": "webhook", "name": "h", "settings": {}}),
+        ("/setup/publish", {"destination_ids": []}),
     ):
         refused = call(app, "POST", path, 403, token, json=body)
         assert refused["code"] == "forbidden"
@@ -78,3 +79,56 @@ def test_use_case_changes_until_review_then_is_locked(app: App) -> None:
     assert "Reverse ETL" in reverse["message"]
     vague = call(app, "POST", "/setup/dev-sources", 422, json={"type": "Website"})
     assert "source_id" in vague["message"]
+
+
+def _locked(app: App) -> dict[str, Any]:
+    """The setup with its events reviewed (walked there if an earlier test did not)."""
+    state = call(app, "GET", "/setup", 200)
+    if not state["use_case_locked"]:
+        call(app, "POST", "/setup/goal", 200, json={"goal_id": "optimize-advertising"})
+        body = {"use_case_id": "mitigate-cart-abandonment"}
+        call(app, "POST", "/setup/use-case", 200, json=body)
+        call(app, "POST", "/setup/environments/acknowledge", 200)
+        state = call(app, "POST", "/setup/review-events", 200)
+    return state
+
+
+def test_bad_destinations_are_refused_with_the_reason(app: App) -> None:
+    _locked(app)
+    hook = {"type": "webhook", "name": "hook", "settings": {"url": "https://hooks.example.com"}}
+    early = call(app, "POST", "/setup/dev-destinations", 409, json=hook)
+    assert early["code"] == "step_not_ready" and "dev source" in early["message"]
+    call(app, "POST", "/setup/dev-sources", 200, json={"type": "server", "name": "api"})
+
+    loopback = {**hook, "settings": {"url": "http://127.0.0.1:9/hook"}}
+    unsafe = call(app, "POST", "/setup/dev-destinations", 422, json=loopback)
+    assert "SHOAL_DESTINATIONS_ALLOWED_NETWORKS" in unsafe["message"]
+    reverse = call(
+        app, "POST", "/setup/dev-destinations", 422, json={**hook, "type": "Reverse ETL"}
+    )
+    assert "no Reverse ETL" in reverse["message"]
+    unknown = call(app, "POST", "/setup/dev-destinations", 422, json={**hook, "type": "fax"})
+    assert "webhook" in unknown["message"], "lists the types there are"
+    invalid = call(app, "POST", "/setup/dev-destinations", 422, json={**hook, "settings": {}})
+    assert invalid["code"] == "invalid_request" and "url" in invalid["message"]
+    extra = call(app, "POST", "/setup/dev-destinations", 422, json={**hook, "colour": "blue"})
+    assert extra["code"] == "invalid_request"
+    both = call(app, "POST", "/setup/dev-destinations", 422, json={**hook, "destination_id": "d"})
+    assert "either" in both["message"]
+    missing = call(app, "POST", "/setup/dev-destinations", 404, json={"destination_id": "dst_x"})
+    assert missing["code"] == "not_found"
+    elsewhere = {**hook, "source_ids": ["src_nope"]}
+    assert (
+        "src_nope" in call(app, "POST", "/setup/dev-destinations", 422, json=elsewhere)["message"]
+    )
+    state = call(app, "POST", "/setup/dev-destinations", 200, json=hook)
+    (created,) = next(s for s in state["steps"] if s["id"] == "dev_destinations")["destinations"]
+    dup = call(app, "POST", "/setup/dev-destinations", 409, json=hook)
+    assert dup["code"] == "conflict" and "hook" in dup["message"]
+    unknown_publish = call(app, "POST", "/setup/publish", 422, json={"destination_ids": ["dst_x"]})
+    assert "dst_x" in unknown_publish["message"]
+    state = call(app, "POST", "/setup/publish", 200, json={"destination_ids": []})
+    publish = next(s for s in state["steps"] if s["id"] == "publish")
+    assert publish["prod_destinations"] == [] and publish["unpublished_destinations"] == [
+        created["id"]
+    ], "an empty list copies no destination"

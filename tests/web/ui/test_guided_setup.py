@@ -3,25 +3,116 @@
 Welcome -> "What is your business goal?" -> "Which use case would you like to set up?" ->
 dev/prod explanation -> Setup checklist (Dev tab) -> Review suggested events -> Connect dev
 sources (the code to paste and a live "waiting for events..." that turns green when events
-sent with the official Python SDK arrive) -> the checklist's per-event progress -> Prod tab
--> publish -> Mark as complete (refused until prod events arrive) -> complete.
+sent with the official Python SDK arrive) -> the checklist's per-event progress -> Connect
+dev destinations (a Webhook to a real receiver on 127.0.0.1, its settings form, a test
+event and the receiver's answer) -> Prod tab -> publish sources and destinations -> Mark as
+complete (refused until prod events arrive) -> prod events reach the prod webhook copy.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import segment.analytics as segment_analytics
 from playwright.sync_api import Page, expect
 
 from shoal.catalog.snippets import example_value
+from shoal.destinations.webhook import SIGNATURE_HEADER, verify
+from tests.destinations.conftest import DESTINATION_ENV
+from tests.destinations.receiver import Received, Receiver
 from tests.server import ShoalServer
 from tests.web.ui.conftest import PHONE, shot, sign_in
 
 GOAL = "Personalize communications and product experiences"
 USE_CASE = "Personalize winback"
+
+
+@pytest.fixture(scope="module")
+def shoal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalServer]:
+    """A real ``shoal serve`` whose destinations may reach the loopback receiver."""
+    server = ShoalServer(tmp_path_factory.mktemp("ui-setup") / "data", env=DESTINATION_ENV)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """The webhook's vendor: a real HTTP server on 127.0.0.1 that answers like one."""
+    with Receiver(lambda _request: (200, {"received": True})) as running:
+        yield running
+
+
+def delivered(receiver: Receiver, message_ids: set[str]) -> list[Received]:
+    """The webhook requests carrying ``message_ids`` (batches unpacked), once all arrived."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [
+            r
+            for r in receiver.accepted()
+            for m in r.json().get("batch", [])
+            if m.get("messageId") in message_ids
+        ]
+        seen = {m["messageId"] for r in found for m in r.json()["batch"]}
+        if message_ids <= seen:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{message_ids} did not all reach the webhook")
+
+
+def connect_webhook(page: Page, receiver: Receiver, screenshots: Path) -> None:
+    """Connect dev destinations: recommended types, a Webhook with its settings, a test."""
+    page.locator("#step-dev_destinations").get_by_role("link", name="Connect").click()
+    expect(page.get_by_role("heading", name="Choose a destination")).to_be_visible()
+    expect(page.get_by_role("radio", name=re.compile("^Reverse ETL"))).to_be_disabled()
+    expect(page.get_by_text("Shoal has no Reverse ETL")).to_be_visible()
+    for offered in ("Braze", "Mixpanel", "Customer.io", "Twilio"):
+        expect(page.get_by_role("radio", name=re.compile(f"^{offered}"))).to_be_enabled()
+    shot(page, screenshots, "setup-choose-destination")
+    page.get_by_role("radio", name=re.compile("^Webhook")).check()
+    page.get_by_role("button", name="Next").click()
+
+    # The settings form comes from the adapter's settings model; secrets are password inputs.
+    expect(page.get_by_role("heading", name="Add a Webhook destination")).to_be_visible()
+    expect(page.get_by_label("Shared secret")).to_have_attribute("type", "password")
+    expect(page.get_by_label("Method")).to_have_value("POST")
+    expect(page.get_by_label("Batch", exact=True)).to_be_checked()
+    page.get_by_label("Destination name").fill("Orders hook")
+    page.get_by_label("URL", exact=True).fill("http://10.0.0.1/hook")
+    page.get_by_label("Shared secret").fill("s3cret")
+    page.get_by_role("button", name="Create destination").click()
+    expect(page.get_by_role("alert")).to_contain_text("SHOAL_DESTINATIONS_ALLOWED_NETWORKS")
+    expect(page.get_by_label("Destination name")).to_have_value("Orders hook")
+    expect(page.get_by_label("Shared secret")).to_have_value("")  # never sent back
+    page.get_by_label("URL", exact=True).fill(receiver.url + "/hook")
+    page.get_by_label("Shared secret").fill("s3cret")
+    expect(page.get_by_role("checkbox", name=re.compile("Website \\(dev\\)"))).to_be_checked()
+    shot(page, screenshots, "setup-destination-settings")
+    page.get_by_role("button", name="Create destination").click()
+    expect(page.get_by_text("Connected dev destination 'Orders hook'.")).to_be_visible()
+    expect(page.locator(".kv")).to_contain_text("set (secret, not shown)")
+    expect(page.locator(".kv")).not_to_contain_text("s3cret")
+
+    # Send a test event: the receiver's answer shows on the page.
+    page.get_by_role("button", name="Send test event").click()
+    answer = page.locator("#test-answer")
+    expect(answer).to_contain_text("The vendor accepted the test event.")
+    expect(answer).to_contain_text("HTTP 200")
+    expect(answer).to_contain_text('{"received": true}')
+    (sample,) = receiver.accepted()
+    assert json.loads(sample.body)["batch"][0]["event"] == "Test Event Sent"
+    assert verify("s3cret", sample.headers[SIGNATURE_HEADER], sample.body)
+    shot(page, screenshots, "setup-destination-test")
+    page.get_by_role("link", name="Done").click()
+    expect(page.locator("#step-dev_destinations .badge")).to_have_text("Done")
+    expect(page.locator("#step-dev_destinations")).to_contain_text("Orders hook")
 
 
 def send_suggested_events(shoal: ShoalServer, write_key: str) -> None:
@@ -44,7 +135,7 @@ def send_suggested_events(shoal: ShoalServer, write_key: str) -> None:
 
 
 def test_new_owner_walks_the_guided_setup(
-    signed_in: Page, shoal: ShoalServer, screenshots: Path
+    signed_in: Page, shoal: ShoalServer, receiver: Receiver, screenshots: Path
 ) -> None:
     page = signed_in
     # Welcome: a brand-new workspace lands here.
@@ -84,7 +175,9 @@ def test_new_owner_walks_the_guided_setup(
     )
     review_item = page.locator("#step-review_events")
     expect(review_item.locator(".badge")).to_have_text("To do")
-    expect(page.locator("#step-dev_destinations")).to_contain_text("Not available yet")
+    destinations_item = page.locator("#step-dev_destinations")
+    expect(destinations_item.locator(".badge")).to_have_text("Not yet")
+    expect(destinations_item.locator(".chip-off")).to_have_text("Reverse ETL")
     review_item.get_by_role("link", name="Review").click()
 
     # Review suggested events: the table and the warning that the use case locks.
@@ -124,6 +217,7 @@ def test_new_owner_walks_the_guided_setup(
     expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
     expect(page.locator("#step-dev_sources .badge")).to_have_text("Done")
     shot(page, screenshots, "setup-checklist")
+    connect_webhook(page, receiver, screenshots)
 
     # Prod tab: publish, Mark as complete is refused until prod events arrive.
     page.get_by_role("link", name="Prod environment").click()
@@ -132,18 +226,33 @@ def test_new_owner_walks_the_guided_setup(
     )
     page.locator("#step-publish").get_by_role("link", name="Connect").click()
     expect(page.get_by_role("checkbox", name=re.compile("Website \\(dev\\)"))).to_be_checked()
+    expect(page.get_by_role("checkbox", name=re.compile("^Orders hook"))).to_be_checked()
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_text("Published to prod")).to_be_visible()
+    copies = page.locator("#prod-destinations")
+    expect(copies).to_contain_text("Orders hook")
+    expect(copies.locator(".badge-prod")).to_have_count(1)
     prod_key = page.get_by_label("Prod write key").input_value()
     assert prod_key != write_key
     page.get_by_role("button", name="Mark as complete").click()
     expect(page.get_by_role("alert")).to_contain_text("no accepted events have arrived yet")
     send_suggested_events(shoal, prod_key)
     expect(page.locator(".live")).to_have_class(re.compile("live-ok"))
+    # The prod copy of the webhook delivers what the prod source received, signed with the
+    # secret copied on the server.
+    state = shoal.api("GET", "/setup").json()
+    (prod_source,) = next(s for s in state["steps"] if s["id"] == "publish")["prod_sources"]
+    sent = {e["messageId"] for e in shoal.wait_for_events(prod_source["id"], 3)}
+    for request in delivered(receiver, sent):
+        assert verify("s3cret", request.headers[SIGNATURE_HEADER], request.body)
+    page.reload()
+    expect(page.locator("#prod-destinations [data-delivered]")).to_have_text("3")
     shot(page, screenshots, "setup-publish")
     page.get_by_role("button", name="Mark as complete").click()
     expect(page.get_by_text("Your data is now in production")).to_be_visible()
     expect(page.get_by_text("Setup complete")).to_be_visible()
+    expect(page.locator("#step-prod_destinations .check-side .badge")).to_have_text("Done")
+    expect(page.locator("#step-prod_destinations")).to_contain_text("Orders hook")
     expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
 
     # Unify, Engage and republishing wait for their capabilities, and say so.

@@ -144,7 +144,7 @@ def plugin() -> DestinationFactory:
     return DestinationFactory(
         name="warehouse_duckdb",
         title="DuckDB warehouse",
-        category="Reverse ETL",
+        category="Warehouses",
         description="Events, identifies and merged profiles as tables in a DuckDB file.",
         capabilities=Capabilities(batching=True, max_batch_size=10000),
         settings_model=DuckDBWarehouseSettings,

@@ -156,7 +156,7 @@ def plugin() -> DestinationFactory:
     return DestinationFactory(
         name="warehouse_postgres",
         title="PostgreSQL warehouse",
-        category="Reverse ETL",
+        category="Warehouses",
         description="Events, identifies and merged profiles as tables in PostgreSQL.",
         capabilities=Capabilities(batching=True, max_batch_size=10000),
         settings_model=PostgresWarehouseSettings,

@@ -45,10 +45,37 @@ class DevSourceIn(BaseModel):
     source_id: str | None = None
 
 
+class DevDestinationIn(BaseModel):
+    """A new dev destination (``type``, ``name``, ``settings``) or an existing one
+    (``destination_id``), connected to ``source_ids`` (all the setup's dev sources by default).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="An adapter (webhook, mixpanel, ...) or a recommended type (Analytics, ...)",
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    settings: dict[str, Any] | None = Field(
+        default=None, description="The adapter's settings; see GET /destination-types"
+    )
+    destination_id: str | None = Field(default=None, min_length=1)
+    source_ids: list[str] | None = Field(
+        default=None, description="Dev sources of the setup to connect; all by default."
+    )
+
+
 class PublishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source_ids: list[str] | None = Field(
         default=None, description="Dev sources to publish; all of the setup's by default."
+    )
+    destination_ids: list[str] | None = Field(
+        default=None,
+        description="Dev destinations to copy to prod; by default every one connected to a "
+        "published source.",
     )
 
 
@@ -64,7 +91,10 @@ async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 async def _then_view(runtime: Runtime, user: User, action: Awaitable[object]) -> dict[str, Any]:
-    await action
+    try:
+        await action
+    except SetupError as exc:
+        raise _refused(exc) from None
     return await setup_view(runtime.setup, user)
 
 
@@ -130,28 +160,38 @@ async def _not_yet(user: User, capability: caps.Capability) -> dict[str, Any]:
 
 
 @router.post("/dev-destinations")
-async def connect_dev_destination(user: UserDep) -> dict[str, Any]:
-    """Not available yet: Shoal has no destinations (answers 409 ``not_available``)."""
-    return await _not_yet(user, caps.DESTINATIONS)
+async def connect_dev_destination(
+    body: DevDestinationIn, runtime: RuntimeDep, user: UserDep
+) -> dict[str, Any]:
+    """Connect a dev destination: create one of a recommended type with its settings, or
+    adopt an existing dev destination; either is connected to the setup's dev sources."""
+    action = runtime.setup.connect_dev_destination(
+        user,
+        type=body.type,
+        name=body.name,
+        settings=body.settings,
+        destination_id=body.destination_id,
+        source_ids=body.source_ids,
+    )
+    return await _then_view(runtime, user, action)
 
 
 @router.post("/publish")
 async def publish(
     runtime: RuntimeDep, user: UserDep, body: PublishIn | None = None
 ) -> dict[str, Any]:
-    """Create prod sources from the dev ones (same settings, new write keys)."""
-    ids = body.source_ids if body else None
-    return await _then_view(runtime, user, _blocking(runtime.setup.publish, user, ids))
+    """Create prod sources and destinations from the dev ones (same configuration, new
+    write keys; destination secrets are copied on the server)."""
+    action = runtime.setup.publish(
+        user, body.source_ids if body else None, body.destination_ids if body else None
+    )
+    return await _then_view(runtime, user, action)
 
 
 @router.post("/publish/complete")
 async def complete_publish(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
     """Mark publishing complete; refused until events really arrived from each prod source."""
-    try:
-        await runtime.setup.complete_publish(user)
-    except SetupError as exc:
-        raise _refused(exc) from None
-    return await setup_view(runtime.setup, user)
+    return await _then_view(runtime, user, runtime.setup.complete_publish(user))
 
 
 @router.post("/unify/identifiers")

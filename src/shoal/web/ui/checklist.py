@@ -19,7 +19,7 @@ from shoal.onboarding import SetupError
 from shoal.onboarding import capabilities as caps
 from shoal.web.api.setup import snippets as setup_snippets
 from shoal.web.ui.render import Ui, UiDep, redirect, text
-from shoal.web.ui.setup import act, refused, step, view_of
+from shoal.web.ui.setup import refused, step, view_of
 
 router = APIRouter(prefix="/setup", include_in_schema=False)
 
@@ -131,7 +131,8 @@ async def connected_source(source_id: str, ui: UiDep) -> Response:
 
 @router.get("/publish")
 async def publish_screen(ui: UiDep) -> Response:
-    """Publish to prod: choose dev sources, then check prod events and mark complete."""
+    """Publish to prod: choose dev sources and destinations, then check prod events and
+    mark complete."""
     view = await view_of(ui)
     if view["status"] == "not_started":
         return _not_started(ui)
@@ -141,25 +142,43 @@ async def publish_screen(ui: UiDep) -> Response:
     counts = {
         p["id"]: await ui.runtime.store.count(p["id"], "accepted") for p in publish["prod_sources"]
     }
+    delivered = {
+        d["id"]: (await ui.runtime.destinations.metrics(ui.user, d["id"]))["delivered"]
+        for d in publish["prod_destinations"]
+    }
+    waiting = set(publish["unpublished_destinations"])
     return ui.page(
         "setup/publish.html",
         view=view,
         publish=publish,
         unpublished=[s for s in dev if s["id"] not in published],
+        unpublished_destinations=[
+            d for d in step(view, "dev_destinations")["destinations"] if d["id"] in waiting
+        ],
         counts=counts,
+        delivered=delivered,
     )
 
 
 @router.post("/publish")
 async def publish(ui: UiDep) -> Response:
-    """Create prod sources from the chosen dev sources."""
+    """Create prod sources and destinations from the chosen dev ones."""
     form = await ui.form()
     chosen = [v for v in form.getlist("source_id") if isinstance(v, str) and v]
+    destinations = [v for v in form.getlist("destination_id") if isinstance(v, str) and v]
+    view = await view_of(ui)
+    if not chosen and not destinations:
+        return refused(ui, "Choose at least one dev source or destination.", "/setup/publish")
+    # No source chosen: publish none (the ones already published stay as they are).
+    chosen = chosen or [p["dev_source_id"] for p in step(view, "publish")["prod_sources"]]
     if not chosen:
         return refused(ui, "Choose at least one dev source to publish.", "/setup/publish")
-    problem = await act(ui, ui.runtime.setup.publish, chosen)
-    if problem:
-        return refused(ui, problem, "/setup/publish")
+    try:
+        await ui.runtime.setup.publish(ui.user, chosen, destinations)
+    except SetupError as exc:
+        return refused(ui, exc.message, "/setup/publish")
+    except (Conflict, NotFound, ValueError) as exc:
+        return refused(ui, str(exc), "/setup/publish")
     ui.flash("Published to prod: send events with the prod write key, then check the debugger.")
     return redirect("/setup/publish?env=prod")
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from shoal.web.api.deps import get_runtime
-from shoal.web.ui import checklist, debugger, setup, shell, sources
+from shoal.web.ui import checklist, debugger, setup, setup_destinations, shell, sources
 from shoal.web.ui.render import FormRejected, SignInRequired, bare_page, current_ui, redirect
 from shoal.web.ui.sessions import SessionStore
 
@@ -61,7 +61,7 @@ def mount_ui(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(FormRejected, _form_rejected)
-    for module in (shell, sources, debugger, setup, checklist):
+    for module in (shell, sources, debugger, setup, checklist, setup_destinations):
         app.include_router(module.router)
     app.include_router(debugger.picker)
     app.add_exception_handler(StarletteHTTPException, _not_found)
