@@ -7,8 +7,9 @@ moving the events into DuckDB meanwhile.
 
 Baseline, in the same run and the same server process: the same bodies posted to
 ``/bench/drain`` (reads the body and answers, nothing else; see ``serve_app.py``), which is
-the ceiling of the HTTP stack for such bodies. Reported: medians over the repetitions and
-the ratio Shoal / baseline.
+the ceiling of the HTTP stack for such bodies. It is measured first, while the pipeline
+is idle; the Shoal runs come after and include the pipeline's concurrent work. Reported:
+medians over the repetitions and the ratio Shoal / baseline.
 
     .venv/bin/python bench/batch_ingest.py            # ~2.5 minutes
     .venv/bin/python bench/batch_ingest.py --quick    # ~30 seconds
@@ -89,6 +90,11 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="100,500")
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--pause-pipeline",
+        action="store_true",
+        help="diagnostic: stop the server's pipeline, measure the HTTP edge alone",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     reps = args.reps or (2 if args.quick else 5)
@@ -108,38 +114,51 @@ def main() -> None:
         [
             f"events: realistic track events, {lo}-{hi} bytes (mean {mean:.0f}), unique messageIds",
             f"{args.connections} keep-alive connections, {reps} reps x {duration:g} s per "
-            f"batch size, baseline /bench/drain {base_duration:g} s per rep",
+            f"batch size, baseline /bench/drain {base_duration:g} s per rep (measured "
+            "first, pipeline idle)",
             "server: bench/serve_app.py (shoal serve's app + uvicorn config, plus /bench "
             "no-op routes), pipeline running in the same process",
         ],
     )
-    server = start_server(pinning, launcher=True, name="batch")
+    env = {"SHOAL_BENCH_PAUSE_PIPELINE": "1"} if args.pause_pipeline else None
+    if args.pause_pipeline:
+        print("note:      DIAGNOSTIC: pipeline paused; events stay queued (not the target run)")
+    server = start_server(pinning, launcher=True, name="batch", extra_env=env)
     try:
-        # Warm-up: imports, JIT-free caches, first DuckDB and SQLite pages.
-        for size in sizes:
-            measure(server, factory, "/v1/batch", size, args.connections, 2.0)
         shoal: dict[int, list[Measured]] = {s: [] for s in sizes}
         base: dict[int, list[Measured]] = {s: [] for s in sizes}
-        for rep in range(reps):
+        if not args.no_baseline:
+            # First, while the pipeline is idle: the HTTP stack's ceiling for these bodies.
             for size in sizes:
-                if not args.no_baseline:
+                measure(server, factory, "/bench/drain", size, args.connections, 1.0)
+            for rep in range(reps):
+                for size in sizes:
                     b = measure(
                         server, factory, "/bench/drain", size, args.connections, base_duration
                     )
                     base[size].append(b)
+                    print(
+                        f"baseline rep {rep + 1}/{reps} batch={size:>4}: "
+                        f"{b.result.events_per_s:>9,.0f} events/s "
+                        f"({b.cpu_us_per_event:.1f} us/event)",
+                        flush=True,
+                    )
+        # Warm-up: imports, caches, first DuckDB and SQLite pages.
+        for size in sizes:
+            measure(server, factory, "/v1/batch", size, args.connections, 2.0)
+        for rep in range(reps):
+            for size in sizes:
                 m = measure(server, factory, "/v1/batch", size, args.connections, duration)
                 shoal[size].append(m)
-                line = (
+                print(
                     f"rep {rep + 1}/{reps} batch={size:>4}: {m.result.events_per_s:>9,.0f} "
                     f"events/s ({m.result.requests_per_s:,.0f} req/s, "
                     f"p50 {percentile(m.result.latencies, 50) * 1e3:.1f} ms, "
                     f"p99 {percentile(m.result.latencies, 99) * 1e3:.1f} ms, "
                     f"errors {m.result.errors}, server CPU {m.server_cpu:.2f}, "
-                    f"{m.cpu_us_per_event:.1f} us/event, client CPU {m.client_cpu:.2f})"
+                    f"{m.cpu_us_per_event:.1f} us/event, client CPU {m.client_cpu:.2f})",
+                    flush=True,
                 )
-                if not args.no_baseline:
-                    line += f"  baseline {b.result.events_per_s:,.0f} events/s"
-                print(line, flush=True)
                 for sample in m.result.error_samples:
                     print(f"    error: {sample}")
         status = server.status()

@@ -194,7 +194,35 @@ def reproduce_command() -> str:
     except ValueError:
         shown_script = str(script)
     args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f"cd {shlex.quote(str(REPO))} && {shown_python} {shown_script} {args}".rstrip()
+    pythonpath = os.environ.get("PYTHONPATH")
+    env = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else ""
+    return f"cd {shlex.quote(str(REPO))} && {env}{shown_python} {shown_script} {args}".rstrip()
+
+
+def shoal_source() -> str:
+    """Which shoal code is measured: its path, and the repository commit if it is ours."""
+    import shoal
+
+    path = Path(shoal.__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        head, dirty = "?", ""
+    if path.is_relative_to(REPO):
+        state = "with uncommitted changes in src/" if dirty else "clean"
+        return f"{path.relative_to(REPO)} at commit {head} ({state})"
+    return f"{path} (PYTHONPATH; repository HEAD is {head})"
 
 
 def print_header(title: str, pinning: Pinning | None, notes: Sequence[str] = ()) -> None:
@@ -202,6 +230,10 @@ def print_header(title: str, pinning: Pinning | None, notes: Sequence[str] = ())
     print(f"== {title} ==")
     print(f"reproduce: {reproduce_command()}")
     print(f"machine:   {machine_summary()}")
+    print(f"shoal:     {shoal_source()}")
+    overrides = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("SHOAL_"))
+    if overrides:
+        print(f"settings:  from the environment: {' '.join(overrides)}")
     if pinning is not None:
         print(f"pinning:   {pinning.describe()}")
     for note in notes:

@@ -112,9 +112,9 @@ def run_wrk(
     return run, proc.stdout
 
 
-def settle(server: Server, timeout: float = 30.0) -> None:
+def settle(server: Server, paused: bool = False, timeout: float = 30.0) -> None:
     """Let the pipeline finish the previous run's events (bounded)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (0 if paused else timeout)
     while time.monotonic() < deadline:
         if server.status()["queue"]["lag"] == 0:
             break
@@ -130,6 +130,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--show-wrk", action="store_true", help="print wrk's own report")
+    parser.add_argument(
+        "--pause-pipeline",
+        action="store_true",
+        help="diagnostic: stop the server's pipeline, measure the HTTP edge alone",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -152,14 +157,17 @@ def main() -> None:
             "no-op routes); the pipeline runs in the same process",
         ],
     )
-    server = start_server(pinning, launcher=True, name="track")
+    env = {"SHOAL_BENCH_PAUSE_PIPELINE": "1"} if args.pause_pipeline else None
+    if args.pause_pipeline:
+        print("note:      DIAGNOSTIC: pipeline paused; events stay queued (not the target run)")
+    server = start_server(pinning, launcher=True, name="track", extra_env=env)
     runs: dict[str, list[WrkRun]] = {"/bench/noop": [], "/v1/track": []}
     try:
         for path in runs:
             run_wrk(server, pinning, path, args.connections, warm)
         for rep in range(reps):
             for path, bucket in runs.items():
-                settle(server)
+                settle(server, args.pause_pipeline)
                 run, report = run_wrk(server, pinning, path, args.connections, seconds)
                 bucket.append(run)
                 print(
@@ -171,7 +179,7 @@ def main() -> None:
                 )
                 if args.show_wrk:
                     print(report)
-        settle(server)
+        settle(server, args.pause_pipeline)
         status = server.status()
     finally:
         server.stop()
