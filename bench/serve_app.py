@@ -10,7 +10,8 @@ next to the real endpoints in the same process:
 * ``POST /bench/noop``  answers ``{"success":true}`` without reading the body.
 * ``POST /bench/drain`` reads the whole body, then answers ``{"success":true}``.
 
-They sit in a mount placed right before the ``/v1`` mount, so routing costs the same.
+They are dispatched before FastAPI exactly as ``/v1`` is (``ShoalApp.prefixes``), so
+routing costs the same.
 
 For diagnosing memory (``memory.py --diagnose``) there is also ``GET /bench/memory``:
 VmRSS and friends, glibc malloc's view (``mallinfo2``), DuckDB's buffer manager
@@ -36,16 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 import shoal.cli.serve as cli_serve
 from shoal.runtime import Runtime
 from shoal.settings import Settings
-from shoal.web.app import create_app
+from shoal.web.app import ShoalApp, create_app
 
 _SUCCESS = b'{"success":true}'
 
@@ -144,28 +143,24 @@ def memory_report(runtime: Runtime, trim: bool) -> dict[str, Any]:
     return report
 
 
-def add_bench_routes(app: FastAPI, runtime: Runtime) -> None:
-    """Insert ``/bench/*`` just before the ``/v1`` mount."""
+def add_bench_routes(app: ShoalApp, runtime: Runtime) -> None:
+    """Serve ``/bench/*`` the way ``/v1/*`` is served: dispatched before FastAPI."""
 
     async def memory(request: Request) -> Response:
         return JSONResponse(memory_report(runtime, request.query_params.get("trim") == "1"))
 
-    bench = Mount(
-        "/bench",
-        Starlette(
-            routes=[
-                Route("/noop", noop, methods=["POST"]),
-                Route("/drain", drain, methods=["POST"]),
-                Route("/memory", memory, methods=["GET"]),
-            ]
-        ),
-    )
-    routes = app.router.routes
-    position = next(
-        (i for i, r in enumerate(routes) if isinstance(r, Mount) and r.path == "/v1"),
-        len(routes),
-    )
-    routes.insert(position, bench)
+    table = {"/bench/noop": noop, "/bench/drain": drain, "/bench/memory": memory}
+
+    async def bench(scope: Scope, receive: Receive, send: Send) -> None:
+        # The same dispatch as shoal.collect.asgi.EdgeApp: a dict lookup, then the endpoint.
+        handler = table.get(scope["path"])
+        if handler is None:
+            response: Response = JSONResponse({"code": "not_found"}, 404)
+        else:
+            response = await handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+    app.prefixes = {"/bench/": bench, **app.prefixes}
 
 
 def main() -> None:

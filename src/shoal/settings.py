@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     queue_sync: Literal["off", "normal", "full"] = "normal"
     """SQLite queue fsync policy. ``normal`` survives a crash of Shoal itself; ``full``
     also survives power loss at the cost of one fsync per commit (see docs/operations.md)."""
-    store_memory_limit: str = "512MB"
+    store_memory_limit: str = "256MB"
     """DuckDB buffer-manager limit."""
     store_threads: int = 2
 
@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     """Events per second allowed per source when the source sets none; ``None`` = unlimited."""
     pipeline_batch_size: int = Field(default=5000, ge=1)
     """Most events the pipeline moves from the queue into the store in one bulk load."""
+    pipeline_linger_ms: int = Field(default=50, ge=0, le=1000)
+    """How long a small round waits for more events: every round costs a store commit, so
+    under a stream of single-event requests this trades a few ms of latency for fewer,
+    larger bulk loads."""
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose ``X-Forwarded-For`` is believed when filling ``context.ip``."""
 

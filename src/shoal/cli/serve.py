@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -44,6 +45,8 @@ def _server_class() -> type[Any]:
 
 
 def _announce(runtime: Runtime, base: str) -> None:
+    gc.collect()
+    gc.freeze()
     settings = runtime.settings
     out = sys.stderr
     print(f"Shoal {__version__} is running at {base}", file=out)
@@ -115,6 +118,10 @@ def serve(
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+    # Ingestion allocates many short-lived dicts; with CPython's default gen-0 threshold
+    # (700) the cyclic collector took ~20% of the pipeline's CPU in profiles. Collect less
+    # often, and freeze what start-up allocated so full collections skip it.
+    gc.set_threshold(100_000, 50, 1000)
     server = _server_class()(config)
     server.runtime = runtime
     # uvicorn shuts down gracefully, then re-raises the signal through the handler that was

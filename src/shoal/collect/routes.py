@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from shoal.collect.body import read_body
 from shoal.collect.errors import EdgeError
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
     from shoal.queue import Queue
 
 log = logging.getLogger("shoal.collect")
+Endpoint = Callable[[Request], Awaitable[Response]]
 _SUCCESS = b'{"success":true}'
 
 
@@ -58,37 +57,22 @@ class Edge:
         self.trusted_proxies = frozenset(trusted_proxies or ())
         self._partitioned = queue.capabilities.partitioned
 
-    def routes(self) -> list[Route]:
-        """Every ``/v1`` route (mount them under ``/v1``)."""
-        routes = [
-            Route("/batch", self.batch, methods=["POST"]),
-            Route("/import", self.batch, methods=["POST"]),
-            Route("/b", self.batch, methods=["POST"]),
-            Route("/m", self.metrics, methods=["POST"]),
-            Route("/projects/{write_key}/settings", self.settings, methods=["GET"]),
-        ]
+    def endpoints(self) -> dict[str, tuple[frozenset[str], Endpoint]]:
+        """Every ``/v1`` path (without the prefix) → its methods and endpoint."""
+        table: dict[str, tuple[frozenset[str], Endpoint]] = {}
+        post = frozenset({"POST"})
+        for path in ("/batch", "/import", "/b"):
+            table[path] = (post, self.batch)
+        table["/m"] = (post, self.metrics)
         for short, kind in SHORT_PATHS.items():
             endpoint = self._single(kind)
-            routes.append(Route(f"/{kind}", endpoint, methods=["POST"]))
-            routes.append(Route(f"/{short}", endpoint, methods=["POST"]))
-        return routes
-
-    @staticmethod
-    def middleware() -> list[Middleware]:
-        """Browsers post from customers' sites, so every origin may call ``/v1``."""
-        return [
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["*"],
-                max_age=86400,
-            )
-        ]
+            table[f"/{kind}"] = (post, endpoint)
+            table[f"/{short}"] = (post, endpoint)
+        return table
 
     # -- endpoints --------------------------------------------------------------------------
 
-    def _single(self, kind: str):  # type: ignore[no-untyped-def]
+    def _single(self, kind: str) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
                 received = now_ms()
@@ -125,9 +109,8 @@ class Edge:
             return err.response()
         return _ok()
 
-    async def settings(self, request: Request) -> Response:
+    async def settings(self, request: Request, write_key: str) -> Response:
         """The settings document the SDKs load at start."""
-        write_key = request.path_params["write_key"]
         source = self.keys.lookup(write_key)
         if source is None:
             return EdgeError(404, "unknown_write_key", "no source has this write key").response()

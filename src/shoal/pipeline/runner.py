@@ -53,11 +53,13 @@ class Pipeline:
         *,
         batch_size: int = 5000,
         dedupe_window_hours: int = 168,
+        linger: float = 0.0,
     ) -> None:
         self.queue = queue
         self.store = store
         self.hub = hub
         self.batch_size = batch_size
+        self.linger = linger
         self.dedupe_window_ms = dedupe_window_hours * 3_600_000
         self.stats = PipelineStats()
         self._unacked: dict[int, list[Delivery]] = {}
@@ -76,7 +78,7 @@ class Pipeline:
         writing: asyncio.Task[None] | None = None
         while not self._stopping.is_set():
             try:
-                deliveries = await self.queue.consume(GROUP, self.batch_size, wait=0.25)
+                deliveries = await self._take()
                 if deliveries:
                     self._unacked[id(deliveries)] = deliveries
                 prepared = await asyncio.to_thread(_prepare, deliveries) if deliveries else None
@@ -105,6 +107,15 @@ class Pipeline:
             except Exception as exc:
                 self._failed(exc)
                 log.exception("last pipeline round failed; it stays queued")
+
+    async def _take(self) -> list[Delivery]:
+        """The next round; a small one lingers briefly to grow (see ``linger``)."""
+        deliveries = await self.queue.consume(GROUP, self.batch_size, wait=0.25)
+        small = 0 < len(deliveries) < self.batch_size // 10
+        if small and self.linger > 0 and not self._stopping.is_set():
+            await asyncio.sleep(self.linger)
+            deliveries += await self.queue.consume(GROUP, self.batch_size - len(deliveries), wait=0)
+        return deliveries
 
     async def stop(self) -> None:
         """Finish the current round and return; what is not acked stays queued."""

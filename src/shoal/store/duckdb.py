@@ -34,7 +34,7 @@ _COLUMNS = (
     "context, extra, violations, profile_id"
 )
 _STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS staging (
+CREATE OR REPLACE TEMP TABLE staging (
     id BIGINT, workspace_id VARCHAR, source_id VARCHAR, environment VARCHAR,
     message_id VARCHAR, type VARCHAR, event VARCHAR, user_id VARCHAR, anonymous_id VARCHAR,
     group_id VARCHAR, timestamp BIGINT, received_at BIGINT, status VARCHAR, reason VARCHAR,
@@ -225,7 +225,8 @@ class DuckDBStore:
                     ev.profile_id,
                 )
             )
-        con.execute("DELETE FROM staging")
+        # A fresh staging table each round: DuckDB keeps a deleted temp table's memory.
+        con.execute(_STAGING)
         appender = con.appender("staging")
         appender.append_rows(rows)
         appender.flush()
