@@ -56,6 +56,7 @@ from common import (
 )
 from shoal.collect.intake import batch_records, parse_batch
 from shoal.collect.keys import SourceKey
+from shoal.gc import tune_gc
 from shoal.pipeline import EventHub, Pipeline
 from shoal.pipeline.runner import GROUP
 from shoal.queue import open_queue
@@ -275,6 +276,7 @@ async def run_runtime(
 
 
 def main() -> None:
+    tune_gc()  # the pipeline runs with shoal serve's collector settings
     parser = argparse.ArgumentParser(description="pipeline queue -> DuckDB throughput")
     parser.add_argument("--quick", action="store_true", help="~30 s instead of ~1.5 min")
     parser.add_argument("--events", type=int, help="envelopes pre-filled per repetition")
