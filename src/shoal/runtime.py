@@ -55,19 +55,23 @@ class Runtime:
             self.hub,
             batch_size=settings.pipeline_batch_size,
             dedupe_window_hours=settings.dedupe_window_hours,
+            linger=settings.pipeline_linger_ms / 1000,
         )
         # Tracking plans check events of planned sources; the guided setup builds on them.
         self.plans = PlanService(self.control)
         self.pipeline.stages.append(self.plans.stage)
         # Destinations read the store after the pipeline wrote it; they never slow ingestion.
         self.destinations = DestinationService(self.control, self.store, self.hub, settings)
-        self.setup = SetupService(self.control, self.plans, self.store, self.destinations)
         # Identity resolution keeps its tables in the DuckDB event store; it runs after
         # every other stage so it sees their verdicts (rejected events are not resolved).
         self.identity: IdentityService | None = None
         if isinstance(self.store, DuckDBStore):
             self.identity = IdentityService(self.control, self.store)
             self.pipeline.stages.append(self.identity.stage)
+        # The guided setup's Unify and republish steps use identity resolution.
+        self.setup = SetupService(
+            self.control, self.plans, self.store, self.destinations, self.identity
+        )
         self.edge = Edge(
             self.queue,
             self.keys,

@@ -101,7 +101,12 @@ def test_setup_plan_and_member_commands(shoal: ShoalServer) -> None:
     assert "unplanned_events" in bad.stderr
     assert as_json(cli(shoal, "plan", "violations", plan_id, "--json")) == []
 
+    early = cli(shoal, "setup", "add-identifiers", code=1)
+    assert "mark it complete" in early.stderr
+    assert "mark it complete" in cli(shoal, "setup", "republish", code=1).stderr
+
     member = as_json(cli(shoal, "member", "add", "ana@example.com", "--json"))
-    refused = cli(shoal, "setup", "publish", token=member["token"], code=1)
-    assert "owner" in refused.stderr
+    for command in ("publish", "add-identifiers", "republish"):
+        refused = cli(shoal, "setup", command, token=member["token"], code=1)
+        assert "owner" in refused.stderr
     assert "ana@example.com" in cli(shoal, "member", "list").stdout

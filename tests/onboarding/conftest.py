@@ -1,4 +1,4 @@
-"""A control plane, an event store, destinations and the setup service over them, per test."""
+"""A control plane, an event store, destinations, identity and the setup service, per test."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from shoal.control import ControlPlane, User
 from shoal.destinations.service import DestinationService
+from shoal.identity import IdentityService
 from shoal.onboarding import SetupService
 from shoal.pipeline import EventHub
 from shoal.plans import PlanService
@@ -24,6 +25,7 @@ class World:
     plans: PlanService
     destinations: DestinationService
     setup: SetupService
+    identity: IdentityService
     owner: User
     member: User
 
@@ -45,10 +47,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         destinations_poll_seconds=0.1,
     )
     destinations = DestinationService(control, store, EventHub(), settings)
-    setup = SetupService(control, plans, store, destinations)
+    identity = IdentityService(control, store)
+    await identity.start()
+    setup = SetupService(control, plans, store, destinations, identity)
     try:
-        yield World(control, store, plans, destinations, setup, owner, member)
+        yield World(control, store, plans, destinations, setup, identity, owner, member)
     finally:
+        await identity.stop()
         await destinations.stop()
         await store.close()
         control.close()

@@ -46,3 +46,9 @@ def test_doc_examples_run_in_order(shoal: ShoalServer) -> None:
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, f"shoal {shlex.join(args)}: {result.stderr}{result.stdout}"
     assert shoal.api("GET", "/setup").json()["status"] == "complete"
+    dev = shoal.api("GET", "/spaces/dev/identity").json()
+    prod = shoal.api("GET", "/spaces/prod/identity").json()
+    assert dev["saved"] and prod["identifiers"] == dev["identifiers"], "republished to prod"
+    status = runner.invoke(app, ["setup", "status"], env=env).stdout
+    assert "dev identifiers: 1. user_id (limit 1, ever), 2. email (limit 5, ever)" in status
+    assert "Prod has the same identity rules as dev." in status

@@ -39,6 +39,20 @@ def _env_line(env: str, entry: dict[str, Any]) -> str:
     return text + (f" ([red]{'; '.join(problems)}[/red])" if problems else " [green]ok[/green]")
 
 
+def _print_identity(step: dict[str, Any]) -> None:
+    """The dev identifiers of the Unify step; both parts of the republish step."""
+    if step["id"] == "unify_identifiers" and step.get("identifiers"):
+        listed = ", ".join(
+            f"{r['priority']}. {r['type']} (limit {r['limit']}, {r['window']})"
+            for r in step["identifiers"]
+        )
+        console.print(f"     dev identifiers: {listed}")
+    if step["id"] == "republish" and "identity_rules" in step:
+        console.print(f"     identity rules: {step['identity_rules']['message']}")
+    if step["id"] == "republish" and "audiences" in step:
+        console.print(f"     audiences: [dim]{step['audiences']['message']}[/dim]")
+
+
 def _print(state: dict[str, Any]) -> None:
     goal, use_case = state["goal"], state["use_case"]
     title = f"Guided setup: {state['status']}"
@@ -68,6 +82,7 @@ def _print(state: dict[str, Any]) -> None:
         for kind in step.get("recommended", []) if step["id"] == "dev_destinations" else []:
             offered = ", ".join(a["name"] for a in kind["adapters"])
             console.print(f"     recommended {kind['type']}: {offered or kind['message']}")
+        _print_identity(step)
     progress = state["progress"]
     if progress["events"] and state["use_case_locked"]:
         console.print("[bold]Suggested events[/bold]")
@@ -215,6 +230,22 @@ def complete_publish(
 ) -> None:
     """Mark publishing complete (refused until prod events really arrived)."""
     _done(_call("POST", "/setup/publish/complete", None, url, token), as_json)
+
+
+@app.command("add-identifiers")
+def add_identifiers(
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False
+) -> None:
+    """Unify: add the default identifiers (types, limits, priorities) to the dev space."""
+    _done(_call("POST", "/setup/unify/default-identifiers", None, url, token), as_json)
+
+
+@app.command("republish")
+def republish(
+    url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False
+) -> None:
+    """Import the dev identity rules into prod (audiences: not yet, Shoal has none)."""
+    _done(_call("POST", "/setup/republish", None, url, token), as_json)
 
 
 @app.command("restart")

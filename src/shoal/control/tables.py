@@ -112,6 +112,8 @@ setups = Table(
     Column("prod_destinations", JSON),  # revision 0005
     Column("published_at", DateTime(timezone=True)),
     Column("publish_verified_at", DateTime(timezone=True)),
+    Column("identifiers_added_at", DateTime(timezone=True)),  # revision 0006
+    Column("republished_at", DateTime(timezone=True)),  # revision 0006
     Column("started_by", String(40), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -11,7 +11,7 @@ from shoal.identity.computed import ComputedTrait, compute, empty_value, encode
 from shoal.identity.duckdb_store import DuckDBIdentityStore
 from shoal.identity.graph import RoundChanges, wall_ms
 from shoal.identity.repo import IdentityRepo, check_space
-from shoal.identity.rules import CompiledSettings, IdentitySettings
+from shoal.identity.rules import CompiledSettings, IdentitySettings, add_defaults
 from shoal.identity.stage import IdentityStage, space_of
 from shoal.store.duckdb import DuckDBStore
 
@@ -67,6 +67,18 @@ class IdentityService:
         saved = self.repo.save_settings(workspace_id, check_space(environment), settings)
         self._rules.pop((workspace_id, environment), None)
         return saved
+
+    def add_defaults(
+        self, workspace_id: str, environment: str, suggested_blocks: bool = True
+    ) -> IdentitySettings:
+        """ "Add default identifiers": save the space's rules with the missing defaults added
+        (existing rules keep their settings); saved rules that have them all stay as they are.
+        """
+        current, saved = self.settings(workspace_id, environment)
+        settings = add_defaults(current, suggested_blocks)
+        if saved and settings == current:
+            return current
+        return self.save(workspace_id, environment, settings)
 
     def import_rules(self, workspace_id: str, source: str, target: str) -> IdentitySettings:
         """Copy one space's identity rules to another (dev → prod when publishing)."""

@@ -2,9 +2,10 @@
 
 Destinations exist: the use case's recommended destination types (catalog categories such
 as "Analytics") map to the adapters that declare that category, and eligibility counts the
-workspace's connected destinations. Identity (Unify) and audiences (Engage) arrive with
-their own work; until the setup wires them, their steps report ``"available": false`` with
-one of the messages below.
+workspace's connected destinations. Identity resolution (Unify) exists wherever the event
+store is DuckDB: the setup adds default identifiers in dev and republishes identity rules
+to prod. Audiences (Engage) do not exist yet: their step, and the audience part of
+republishing, report ``"available": false`` with the messages below.
 """
 
 from __future__ import annotations
@@ -36,9 +37,15 @@ DESTINATIONS = Capability(
 )
 IDENTITY = Capability(
     "identity",
+    True,
+    "Add the default identifiers (types, value limits and priorities) to the dev space's "
+    "identity resolution; republishing copies them to prod.",
+)
+IDENTITY_MISSING = Capability(
+    "identity",
     False,
-    "Adding default identifiers needs Unify (identity resolution), which Shoal does not "
-    "have yet; this step becomes available when identity resolution lands.",
+    "Identity resolution keeps profiles in the DuckDB event store, and this server runs "
+    "another event store, so it has no Unify: start Shoal with the DuckDB store to use it.",
 )
 AUDIENCES = Capability(
     "audiences",
@@ -47,10 +54,16 @@ AUDIENCES = Capability(
     "step becomes available when audiences land.",
 )
 REPUBLISH = Capability(
-    "identity and audiences",
+    "identity",
+    True,
+    "Republishing imports the dev space's identity rules into prod (audiences are not "
+    "imported: Shoal has no audiences yet).",
+)
+REPUBLISH_AUDIENCES = Capability(
+    "audiences",
     False,
-    "Republishing imports identity rules and audiences from dev into prod; it becomes "
-    "available when Shoal has identity resolution and audiences.",
+    "Audiences are not imported: Shoal has no audiences (Engage) yet, so there are none to "
+    "copy to prod. Identity rules are imported.",
 )
 
 SOURCE_TYPES: dict[str, str | None] = {

@@ -3,9 +3,10 @@
 Pick a goal, pick a use case, acknowledge the dev/prod explanation, then the checklist:
 review the suggested events (this locks the use case and creates the tracking plan),
 connect dev sources, connect dev destinations, publish to prod (sources and destinations)
-and verify that prod events really arrive, then Unify, Engage and republish (not available
-yet). Only an owner may change the setup; a workspace that already has a source and a
-destination connected is not eligible to start one.
+and verify that prod events really arrive; then, as seed 003 orders them, Unify (add the
+default identifiers in dev), Engage (not available: no audiences yet) and republish (import
+the identity rules into prod; see ``unify``). Only an owner may change the setup; a
+workspace that already has a source and a destination connected is not eligible to start.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from shoal.catalog import BusinessGoal, CatalogLookupError, UseCase, load_catalo
 from shoal.control import ControlPlane, Source, User
 from shoal.destinations.repo import Destination
 from shoal.destinations.service import DestinationService
+from shoal.identity import IdentityService
 from shoal.onboarding import capabilities as caps
-from shoal.onboarding import publishing
+from shoal.onboarding import publishing, unify
 from shoal.onboarding.destinations import SetupDestinations
 from shoal.onboarding.errors import SetupError, not_ready
 from shoal.onboarding.repo import SetupRecord, SetupRepo, now
@@ -72,8 +74,10 @@ class SetupService:
         plans: PlanService,
         store: EventStore,
         destinations: DestinationService,
+        identity: IdentityService | None = None,
     ) -> None:
         self.control = control
+        self.identity = identity
         self.plans = plans
         self.store = store
         self.destinations = SetupDestinations(destinations)
@@ -269,6 +273,14 @@ class SetupService:
     async def complete_publish(self, user: User) -> SetupRecord:
         """Mark publishing complete, once every prod source has really received events."""
         return await publishing.complete_publish(self, user)
+
+    async def add_identifiers(self, user: User) -> SetupRecord:
+        """Unify: add the default identifiers to the dev space (see ``unify``)."""
+        return await asyncio.to_thread(unify.add_identifiers, self, user)
+
+    async def republish(self, user: User) -> SetupRecord:
+        """Republish: import the dev space's identity rules into prod (see ``unify``)."""
+        return await asyncio.to_thread(unify.republish, self, user)
 
     @staticmethod
     def _lookup(find: Callable[[], T]) -> T:

@@ -58,6 +58,8 @@ class SetupRecord:
     prod_destinations: tuple[PublishedDestination, ...] = field(default=())
     published_at: datetime | None = None
     publish_verified_at: datetime | None = None
+    identifiers_added_at: datetime | None = None
+    republished_at: datetime | None = None
 
     @property
     def locked(self) -> bool:
@@ -72,6 +74,8 @@ _TIMES = (
     "events_reviewed_at",
     "published_at",
     "publish_verified_at",
+    "identifiers_added_at",
+    "republished_at",
 )
 
 

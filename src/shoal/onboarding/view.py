@@ -10,10 +10,12 @@ from shoal.catalog import BusinessGoal, UseCase
 from shoal.control import Source, User
 from shoal.destinations.base import DestinationFactory
 from shoal.onboarding import capabilities as caps
+from shoal.onboarding import unify
 from shoal.onboarding.destinations import describe
 from shoal.onboarding.flow import Eligibility, SetupService
 from shoal.onboarding.progress import event_progress
 from shoal.onboarding.repo import SetupRecord
+from shoal.onboarding.steps import activate, step
 from shoal.plans import TrackingPlan, events_from_use_case
 
 ENVIRONMENTS_EXPLANATION = (
@@ -42,6 +44,7 @@ class Snapshot:
     factories: list[DestinationFactory]
     dev_destinations: list[dict[str, Any]]
     prod_destinations: list[dict[str, Any]]
+    identity: unify.IdentityState | None = None
 
 
 def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
@@ -49,8 +52,9 @@ def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
     record = service.get(workspace_id)
     eligibility = service.eligibility(workspace_id)
     factories = service.destinations.factories()
+    identity = unify.read(service.identity, workspace_id) if service.identity else None
     if record is None:
-        return Snapshot(None, eligibility, None, None, None, [], [], factories, [], [])
+        return Snapshot(None, eligibility, None, None, None, [], [], factories, [], [], identity)
     plan = None
     if record.plan_id is not None:
         plan = next(
@@ -74,6 +78,7 @@ def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
             {"dev_destination_id": copied_from[d.id], **describe(d, factories, secrets(d))}
             for d in prod_dest
         ],
+        identity,
     )
 
 
@@ -89,35 +94,6 @@ def _source(source: Source) -> dict[str, Any]:
         "environment": source.environment,
         "write_key": source.write_key,
         "enabled": source.enabled,
-    }
-
-
-def _step(
-    step_id: str, title: str, done: bool, ready: bool, action: str | None, **data: Any
-) -> dict[str, Any]:
-    status = "done" if done else ("todo" if ready else "blocked")
-    return {
-        "id": step_id,
-        "title": title,
-        "status": status,
-        "available": True,
-        "action": action,
-        **data,
-    }
-
-
-def _unavailable(
-    step_id: str, title: str, capability: caps.Capability, **data: Any
-) -> dict[str, Any]:
-    return {
-        "id": step_id,
-        "title": title,
-        "status": "unavailable",
-        "available": False,
-        "waits_for": capability.name,
-        "message": capability.message,
-        "action": None,
-        **data,
     }
 
 
@@ -150,7 +126,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
         use_case.destinations if use_case else (), snap.factories
     )
     return [
-        _step(
+        step(
             "goal",
             "Pick your business goal",
             goal is not None,
@@ -160,7 +136,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             selected=goal and {"id": goal.id, "name": goal.name},
             options=goals,
         ),
-        _step(
+        step(
             "use_case",
             "Select a use case",
             use_case is not None,
@@ -170,7 +146,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             selected=use_case and {"id": use_case.id, "name": use_case.name},
             options=use_cases,
         ),
-        _step(
+        step(
             "environments",
             "Working with dev and prod environments",
             acknowledged,
@@ -178,7 +154,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             "POST /api/v1/setup/environments/acknowledge",
             explanation=ENVIRONMENTS_EXPLANATION,
         ),
-        _step(
+        step(
             "review_events",
             "Review suggested events",
             locked,
@@ -188,7 +164,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             plan_id=snap.plan.id if snap.plan else None,
             events=[e.model_dump(mode="json") for e in suggested],
         ),
-        _step(
+        step(
             "dev_sources",
             "Connect dev sources",
             bool(snap.dev),
@@ -198,7 +174,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             also_accepted=list(caps.EXTRA_SOURCE_TYPES),
             sources=[_source(s) for s in snap.dev],
         ),
-        _step(
+        step(
             "dev_destinations",
             "Connect dev destinations",
             bool(snap.dev_destinations),
@@ -212,7 +188,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             ],
             destinations=snap.dev_destinations,
         ),
-        _step(
+        step(
             "publish",
             "Publish to prod and verify",
             rec is not None and rec.publish_verified_at is not None,
@@ -231,11 +207,7 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             prod_destinations=snap.prod_destinations,
             unpublished_destinations=unpublished,
         ),
-        _unavailable("unify_identifiers", "Unify: add default identifiers", caps.IDENTITY),
-        _unavailable("engage_audience", "Engage: create an audience", caps.AUDIENCES),
-        _unavailable(
-            "republish", "Republish to prod (identity rules and audiences)", caps.REPUBLISH
-        ),
+        *activate(snap.record, snap.identity),
     ]
 
 

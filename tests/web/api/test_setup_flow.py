@@ -4,7 +4,8 @@ Optimize advertising -> Mitigate cart abandonment; review the events; connect a 
 website source; connect a dev webhook destination (a real receiver on 127.0.0.1) and test
 it; send the suggested events (one with a wrong property type, one unplanned event);
 watch progress and violations; publish to prod (the webhook is copied); send from prod and
-see the prod copy deliver; complete.
+see the prod copy deliver; complete; add the default identifiers (Unify) and republish
+the identity rules to prod.
 """
 
 from __future__ import annotations
@@ -258,8 +259,59 @@ def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer, receiver: Rece
     state = ok(shoal.api("POST", "/setup/publish/complete"))
     assert state["status"] == "complete" and step(state, "publish")["status"] == "done"
 
-    # What waits for identity and audiences says so.
-    for path in ("/setup/unify/identifiers", "/setup/engage/audiences", "/setup/republish"):
-        refused = shoal.api("POST", path)
-        assert refused.status_code == 409 and refused.json()["code"] == "not_available"
-    assert {s["id"]: s["status"] for s in state["steps"]}["republish"] == "unavailable"
+    activate_with_identity(shoal, state)
+
+
+def activate_with_identity(shoal: ShoalServer, state: dict[str, Any]) -> None:
+    """Unify adds the default identifiers in dev; Engage waits; republishing imports the
+    identity rules into prod, which then has dev's identifier settings."""
+    order = [s["id"] for s in state["steps"]][-4:]
+    assert order == ["publish", "unify_identifiers", "engage_audience", "republish"]
+    assert state["current_step"] == "unify_identifiers"
+    assert step(state, "republish")["status"] == "blocked"
+    refused = shoal.api("POST", "/setup/republish")
+    assert refused.status_code == 409 and refused.json()["code"] == "step_not_ready"
+    assert "default identifiers" in refused.json()["message"]
+
+    state = ok(shoal.api("POST", "/setup/unify/default-identifiers"))
+    unify = step(state, "unify_identifiers")
+    assert unify["status"] == "done" and unify["saved"] and unify["added_at"]
+    assert [(r["priority"], r["type"], r["limit"]) for r in unify["identifiers"][:3]] == [
+        (1, "user_id", 1),
+        (2, "email", 5),
+        (3, "android.id", 5),
+    ]
+    dev = ok(shoal.api("GET", "/spaces/dev/identity"))
+    assert dev["saved"] and len(dev["identifiers"]) == 11
+    assert [(r["priority"], r["type"], r["limit"]) for r in dev["identifiers"]] == [
+        (r["priority"], r["type"], r["limit"]) for r in unify["identifiers"]
+    ]
+    again = ok(shoal.api("POST", "/setup/unify/default-identifiers"))
+    assert step(again, "unify_identifiers") == unify, "adding them again changes nothing"
+    assert ok(shoal.api("GET", "/spaces/dev/identity")) == dev
+
+    engage = shoal.api("POST", "/setup/engage/audiences")
+    assert engage.status_code == 409 and engage.json()["code"] == "not_available"
+    assert step(state, "engage_audience")["status"] == "unavailable"
+    assert ok(shoal.api("GET", "/spaces/prod/identity"))["saved"] is False
+
+    state = ok(shoal.api("POST", "/setup/republish"))
+    republish = step(state, "republish")
+    assert republish["status"] == "done" and republish["identity_rules"]["in_sync"] is True
+    assert republish["audiences"]["available"] is False
+    assert "no audiences" in republish["audiences"]["message"]
+    assert state["current_step"] is None
+    prod = ok(shoal.api("GET", "/spaces/prod/identity"))
+    assert prod == {**dev, "space": "prod"}, "prod has dev's identifier settings"
+
+    # A dev change shows as not republished until imported again.
+    patch = {"limit": 2, "priority": 1}
+    ok(shoal.api("PATCH", "/spaces/dev/identity/identifiers/email", json=patch))
+    state = ok(shoal.api("GET", "/setup"))
+    assert step(state, "republish")["status"] == "todo"
+    assert step(state, "republish")["identity_rules"]["in_sync"] is False
+    ok(shoal.api("POST", "/setup/republish"))
+    ok(shoal.api("POST", "/setup/republish"))  # importing twice is harmless
+    prod = ok(shoal.api("GET", "/spaces/prod/identity"))
+    assert prod["identifiers"][0]["type"] == "email" and prod["identifiers"][0]["limit"] == 2
+    assert prod["identifiers"] == ok(shoal.api("GET", "/spaces/dev/identity"))["identifiers"]

@@ -26,6 +26,8 @@ def test_members_can_look_but_not_start_or_advance(app: App) -> None:
         ("/setup/review-events", None),
         ("/setup/dev-destinations", {"type": "webhook", "name": "h", "settings": {}}),
         ("/setup/publish", {"destination_ids": []}),
+        ("/setup/unify/default-identifiers", None),
+        ("/setup/republish", None),
     ):
         refused = call(app, "POST", path, 403, token, json=body)
         assert refused["code"] == "forbidden"
@@ -132,3 +134,16 @@ def test_bad_destinations_are_refused_with_the_reason(app: App) -> None:
     assert publish["prod_destinations"] == [] and publish["unpublished_destinations"] == [
         created["id"]
     ], "an empty list copies no destination"
+
+
+def test_unify_and_republish_wait_for_a_verified_prod_setup(app: App) -> None:
+    state = _locked(app)
+    steps = {s["id"]: s for s in state["steps"]}
+    assert steps["unify_identifiers"]["status"] == "blocked"
+    assert steps["unify_identifiers"]["available"] is True
+    for path in ("/setup/unify/default-identifiers", "/setup/republish"):
+        early = call(app, "POST", path, 409)
+        assert early["code"] == "step_not_ready" and "mark it complete" in early["message"]
+    prod = call(app, "GET", "/spaces/prod/identity", 200)
+    assert prod["saved"] is False, "nothing was imported"
+    assert call(app, "GET", "/spaces/dev/identity", 200)["saved"] is False

@@ -6,7 +6,9 @@ sources (the code to paste and a live "waiting for events..." that turns green w
 sent with the official Python SDK arrive) -> the checklist's per-event progress -> Connect
 dev destinations (a Webhook to a real receiver on 127.0.0.1, its settings form, a test
 event and the receiver's answer) -> Prod tab -> publish sources and destinations -> Mark as
-complete (refused until prod events arrive) -> prod events reach the prod webhook copy.
+complete (refused until prod events arrive) -> prod events reach the prod webhook copy ->
+Add default identifiers (the dialog, Dev tab) -> Import rules (the republish screen, Prod
+tab), checked against the identity API.
 """
 
 from __future__ import annotations
@@ -255,15 +257,57 @@ def test_new_owner_walks_the_guided_setup(
     expect(page.locator("#step-prod_destinations")).to_contain_text("Orders hook")
     expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
 
-    # Unify, Engage and republishing wait for their capabilities, and say so.
-    activate = page.locator(".activate")
-    expect(activate.get_by_role("button", name="Import rules")).to_be_disabled()
-    expect(activate).to_contain_text("Not available yet")
     assert shoal.api("GET", "/setup").json()["status"] == "complete"
+    activate_with_identity(page, shoal, screenshots)
 
     page.set_viewport_size(PHONE)
     page.goto("/setup?env=dev")
     shot(page, screenshots, "setup-checklist-phone", full_page=False)
+
+
+def activate_with_identity(page: Page, shoal: ShoalServer, screenshots: Path) -> None:
+    """Add default identifiers (dialog, Dev tab), then Import rules (Prod tab); Engage waits."""
+    activate = page.locator(".activate")
+    expect(activate.locator("#step-engage_audience .badge")).to_have_text("Not available yet")
+    expect(activate.get_by_role("button", name="Create audience")).to_be_disabled()
+    expect(activate.locator("#step-engage_audience")).to_contain_text("Audiences are not imported")
+    expect(page.locator("#step-republish .badge")).to_have_text("Not yet")
+    expect(activate.get_by_role("button", name="Import rules")).to_be_disabled()
+
+    page.get_by_role("link", name="Dev environment").click()
+    unify = page.locator("#step-unify_identifiers")
+    expect(unify.locator(".badge")).to_have_text("To do")
+    unify.get_by_role("button", name="Add default identifiers").click()
+    dialog = page.get_by_role("dialog", name="Add default identifiers")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("tr[data-identifier]")).to_have_count(11)
+    first = dialog.locator("tr[data-identifier]").first
+    expect(first).to_have_attribute("data-identifier", "user_id")
+    expect(first).to_contain_text("1 (ever)")
+    expect(dialog.locator("tr[data-identifier=email]")).to_contain_text("5 (ever)")
+    shot(page, screenshots, "setup-add-identifiers", full_page=False)
+    dialog.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_text("Added the default identifiers")).to_be_visible()
+    expect(unify.locator(".badge")).to_have_text("Done")
+    expect(unify).to_contain_text("11 identifiers: user_id (limit 1), email (limit 5)")
+    dev = shoal.api("GET", "/spaces/dev/identity").json()
+    assert dev["saved"] and [r["type"] for r in dev["identifiers"]][:2] == ["user_id", "email"]
+    assert shoal.api("GET", "/spaces/prod/identity").json()["saved"] is False
+
+    page.get_by_role("link", name="Prod environment").click()
+    page.locator("#step-republish").get_by_role("link", name="Import rules").click()
+    expect(page.get_by_role("heading", name="Republish to prod")).to_be_visible()
+    to_import = page.get_by_role("table", name="Dev identity rules")
+    expect(to_import.locator("tr[data-identifier]")).to_have_count(11)
+    expect(page.get_by_role("table", name="Prod identity rules")).to_contain_text("None saved")
+    expect(page.get_by_text("Audiences are not imported")).to_be_visible()
+    shot(page, screenshots, "setup-republish")
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_text("Imported the dev identity rules into prod")).to_be_visible()
+    expect(page.locator("#step-republish .badge")).to_have_text("Done")
+    expect(page.locator("#step-republish")).to_contain_text("Prod has the same identity rules")
+    prod = shoal.api("GET", "/spaces/prod/identity").json()
+    assert prod["saved"] and prod["identifiers"] == dev["identifiers"]
 
 
 def test_a_member_follows_but_cannot_change_the_setup(page: Page, shoal: ShoalServer) -> None:
@@ -275,3 +319,9 @@ def test_a_member_follows_but_cannot_change_the_setup(page: Page, shoal: ShoalSe
     page.goto("/setup/sources")
     expect(page.get_by_text("Only a workspace owner can change the guided setup")).to_be_visible()
     expect(page.get_by_role("button", name="Create source")).to_be_disabled()
+    page.goto("/setup/republish")
+    expect(page.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+    page.goto("/setup?env=dev")
+    page.get_by_role("button", name="Add default identifiers").click()
+    dialog = page.get_by_role("dialog", name="Add default identifiers")
+    expect(dialog.get_by_role("button", name="Add", exact=True)).to_be_disabled()

@@ -22,7 +22,6 @@ from shoal.identity.rules import (
     IdentifierRule,
     IdentitySettings,
     Window,
-    add_defaults,
     insert_rule,
 )
 from shoal.runtime import Runtime
@@ -120,10 +119,9 @@ def add_default_identifiers(
 ) -> SettingsOut:
     """ "Add default identifiers": the 11 defaults that are missing, default limits/priority."""
     require_owner(user)
-    service = identity_of(runtime)
     suggested = body.suggested_blocks if body else True
-    settings = add_defaults(_current(service, user, space), suggested)
-    return _out(space, service.save(user.workspace_id, space, settings), True)
+    settings = identity_of(runtime).add_defaults(user.workspace_id, space, suggested)
+    return _out(space, settings, True)
 
 
 @router.post("/identifiers", response_model=SettingsOut, status_code=201)

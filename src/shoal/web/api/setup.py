@@ -194,10 +194,11 @@ async def complete_publish(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]
     return await _then_view(runtime, user, runtime.setup.complete_publish(user))
 
 
-@router.post("/unify/identifiers")
-async def add_identifiers(user: UserDep) -> dict[str, Any]:
-    """Not available yet: needs identity resolution (Unify)."""
-    return await _not_yet(user, caps.IDENTITY)
+@router.post("/unify/default-identifiers")
+async def add_default_identifiers(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Unify: add the default identifiers (types, limits, priorities) to the dev space's
+    identity resolution; done at once if dev already has them all."""
+    return await _then_view(runtime, user, runtime.setup.add_identifiers(user))
 
 
 @router.post("/engage/audiences")
@@ -207,9 +208,10 @@ async def create_audience(user: UserDep) -> dict[str, Any]:
 
 
 @router.post("/republish")
-async def republish(user: UserDep) -> dict[str, Any]:
-    """Not available yet: imports identity rules and audiences from dev into prod."""
-    return await _not_yet(user, caps.REPUBLISH)
+async def republish(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
+    """Import the dev space's identity rules into prod (audiences are not imported: Shoal
+    has none yet; the ``republish`` step's ``audiences`` part says so)."""
+    return await _then_view(runtime, user, runtime.setup.republish(user))
 
 
 def _snippets(runtime: Runtime, workspace_id: str, base_url: str) -> list[dict[str, Any]]:

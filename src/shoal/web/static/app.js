@@ -36,6 +36,14 @@
     });
   });
 
+  // <dialog> boxes: a button with data-dialog-open="ID" opens one as a modal.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog-open]");
+    if (!opener) return;
+    var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+    if (dialog && typeof dialog.showModal === "function") dialog.showModal();
+  });
+
   function setupTabs(root) {
     var tabs = Array.prototype.slice.call(root.querySelectorAll("[role=tab]"));
     function select(tab) {

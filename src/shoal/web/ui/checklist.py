@@ -1,9 +1,13 @@
-"""The Setup checklist (Dev and Prod tabs), connecting dev sources, publishing to prod.
+"""The Setup checklist (Dev and Prod tabs), connecting dev sources, publishing to prod,
+and activating the data: adding default identifiers (Unify) and republishing to prod.
 
 The checklist checks itself: per suggested event it shows what really arrived (from the
 setup view's ``progress``) and refreshes that part every few seconds with htmx. Connecting
 a source ends on the code to paste and a live "waiting for events..." that turns green
-when the source's first event is stored.
+when the source's first event is stored. The Dev tab's **Add default identifiers** dialog
+lists the default identifiers (priority, limit) with an **Add** button; the Prod tab's
+**Import rules** leads to the republish screen (the dev rules to import, prod's rules now,
+why audiences are not imported, **Import**).
 """
 
 from __future__ import annotations
@@ -192,4 +196,51 @@ async def complete(ui: UiDep) -> Response:
     except SetupError as exc:
         return refused(ui, exc.message, "/setup/publish?env=prod")
     ui.flash("Your data is now in production: the setup is verified and complete.")
+    return redirect("/setup?env=prod")
+
+
+@router.post("/unify")
+async def add_identifiers(ui: UiDep) -> Response:
+    """The dialog's **Add**: add the default identifiers to dev; the step turns done."""
+    await ui.form()
+    try:
+        await ui.runtime.setup.add_identifiers(ui.user)
+    except SetupError as exc:
+        return refused(ui, exc.message, "/setup?env=dev")
+    view = await view_of(ui)
+    count = len(step(view, "unify_identifiers")["identifiers"])
+    ui.flash(f"Added the default identifiers: dev now resolves profiles with {count} identifiers.")
+    return redirect("/setup?env=dev")
+
+
+@router.get("/republish")
+async def republish_screen(ui: UiDep) -> Response:
+    """Review the identity rules that will be imported from dev into prod."""
+    view = await view_of(ui)
+    if view["status"] == "not_started":
+        ui.flash("Start the guided setup by picking your business goal.")
+        return redirect("/welcome")
+    republish = step(view, "republish")
+    if not republish["available"]:
+        return refused(ui, republish["message"], "/setup?env=prod")
+    return ui.page(
+        "setup/republish.html",
+        view=view,
+        republish=republish,
+        unify=step(view, "unify_identifiers"),
+    )
+
+
+@router.post("/republish")
+async def republish(ui: UiDep) -> Response:
+    """**Import**: copy the dev identity rules into prod, then back to the Prod tab."""
+    await ui.form()
+    try:
+        await ui.runtime.setup.republish(ui.user)
+    except SetupError as exc:
+        return refused(ui, exc.message, "/setup/republish")
+    ui.flash(
+        "Imported the dev identity rules into prod. Audiences are not imported: Shoal has "
+        "no audiences yet."
+    )
     return redirect("/setup?env=prod")
