@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError, Client
+from shoal.cli.client import Client
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail, table
 
@@ -22,10 +22,7 @@ SettingOption = Annotated[
 
 
 def _call(api: Client, method: str, path: str, body: Any = None) -> Any:
-    try:
-        return api.call(method, path, body)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    return api.call(method, path, body)
 
 
 def _dest_id(api: Client, ref: str) -> str:
@@ -101,10 +98,7 @@ def create(
 
 
 def _source(api: Client, ref: str) -> str:
-    try:
-        return api.source_id(ref)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    return api.source_id(ref)
 
 
 @app.command("list")

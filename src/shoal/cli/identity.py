@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail, table
 
@@ -18,10 +17,7 @@ SpaceOption = Annotated[str, typer.Option("--space", help="dev or prod.")]
 
 
 def _call(method: str, path: str, body: Any, url: str | None, token: str | None) -> Any:
-    try:
-        return client(url, token).call(method, path, body)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    return client(url, token).call(method, path, body)
 
 
 def _rules(settings: dict[str, Any], as_json: bool) -> None:

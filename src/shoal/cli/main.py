@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from shoal import __version__
 from shoal.cli import destinations, members, plans, setup, sources, tail, usecases
@@ -16,7 +17,20 @@ from shoal.cli.client import ApiError, save_login
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail
 
+
+class _Commands(TyperGroup):
+    """The root command group: an API error from any command is one line and exit 1."""
+
+    # Typer's group takes its bundled click's Context, which it exports only privately.
+    def invoke(self, ctx: Any) -> object:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            raise fail(exc.message) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="shoal",
     help="Shoal: an open-source customer data platform.",
     no_args_is_help=True,

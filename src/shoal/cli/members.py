@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
-from shoal.cli.output import console, emit_json, fail, table
+from shoal.cli.output import console, emit_json, table
 
 app = typer.Typer(help="Workspace members (owners and members).", no_args_is_help=True)
 
@@ -16,10 +15,7 @@ app = typer.Typer(help="Workspace members (owners and members).", no_args_is_hel
 @app.command("list")
 def list_(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """List the workspace's users."""
-    try:
-        members = client(url, token).call("GET", "/members")["members"]
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    members = client(url, token).call("GET", "/members")["members"]
     if as_json:
         emit_json(members)
     else:
@@ -36,12 +32,9 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a user (owners only) and print their API token, shown this once."""
-    try:
-        added = client(url, token).call(
-            "POST", "/members", {"email": email, "name": name, "role": role}
-        )
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    added = client(url, token).call(
+        "POST", "/members", {"email": email, "name": name, "role": role}
+    )
     if as_json:
         emit_json(added)
         return

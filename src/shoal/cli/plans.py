@@ -52,10 +52,7 @@ def _print(plan: dict[str, Any], schemas: bool = False) -> None:
 @app.command("list")
 def list_(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """List the workspace's tracking plans."""
-    try:
-        plans = client(url, token).call("GET", "/plans")["plans"]
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    plans = client(url, token).call("GET", "/plans")["plans"]
     if as_json:
         emit_json(plans)
         return
@@ -76,10 +73,7 @@ def show(
 ) -> None:
     """Show a plan: policies, sources, events and their typed properties."""
     api = client(url, token)
-    try:
-        found = api.call("GET", f"/plans/{_plan_id(api, plan)}")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    found = api.call("GET", f"/plans/{_plan_id(api, plan)}")
     if as_json:
         emit_json(found)
     else:
@@ -195,10 +189,7 @@ def violations(
 ) -> None:
     """Show the newest events that broke the plan (flagged or blocked)."""
     api = client(url, token)
-    try:
-        found = api.call("GET", f"/plans/{_plan_id(api, plan)}/violations?limit={limit}")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    found = api.call("GET", f"/plans/{_plan_id(api, plan)}/violations?limit={limit}")
     if as_json:
         emit_json(found["events"])
         return

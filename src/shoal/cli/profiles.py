@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError, Client
+from shoal.cli.client import Client
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
-from shoal.cli.output import console, emit_json, fail, table
+from shoal.cli.output import console, emit_json, table
 
 app = typer.Typer(help="Look up unified profiles (users and accounts).", no_args_is_help=True)
 SpaceOption = Annotated[str, typer.Option("--space", help="dev or prod.")]
@@ -35,17 +35,14 @@ def show(
     """A profile: metadata, traits, identities, accounts, merges and recent events."""
     api = client(url, token)
     base = _base(space, collection, external_id)
-    try:
-        found: dict[str, Any] = {
-            "metadata": api.call("GET", f"{base}/metadata")["metadata"],
-            "traits": api.call("GET", f"{base}/traits?limit=200")["traits"],
-            "external_ids": api.call("GET", f"{base}/external_ids?limit=100")["data"],
-            "links": api.call("GET", f"{base}/links")["data"],
-            "merges": api.call("GET", f"{base}/merges")["data"],
-            "events": api.call("GET", f"{base}/events?limit={max(1, min(events, 100))}")["data"],
-        }
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    found: dict[str, Any] = {
+        "metadata": api.call("GET", f"{base}/metadata")["metadata"],
+        "traits": api.call("GET", f"{base}/traits?limit=200")["traits"],
+        "external_ids": api.call("GET", f"{base}/external_ids?limit=100")["data"],
+        "links": api.call("GET", f"{base}/links")["data"],
+        "merges": api.call("GET", f"{base}/merges")["data"],
+        "events": api.call("GET", f"{base}/events?limit={max(1, min(events, 100))}")["data"],
+    }
     if as_json:
         emit_json(found)
         return
@@ -74,12 +71,9 @@ def events_(
     as_json: JsonOption = False,
 ) -> None:
     """A profile's events, newest first (anonymous and merged history included)."""
-    try:
-        data = client(url, token).call(
-            "GET", f"{_base(space, collection, external_id)}/events?limit={limit}"
-        )["data"]
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    data = client(url, token).call(
+        "GET", f"{_base(space, collection, external_id)}/events?limit={limit}"
+    )["data"]
     if as_json:
         emit_json(data)
         return

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.destinations import SettingOption, _dest_id, _settings, _source
 from shoal.cli.output import console, emit_json, fail
@@ -19,10 +18,7 @@ _MARKS = {"done": "[green]✓[/green]", "todo": "[yellow]→[/yellow]", "blocked
 
 
 def _call(method: str, path: str, body: Any, url: str | None, token: str | None) -> dict[str, Any]:
-    try:
-        answer: dict[str, Any] = client(url, token).call(method, path, body)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    answer: dict[str, Any] = client(url, token).call(method, path, body)
     return answer
 
 

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
-from shoal.cli.output import console, emit_json, fail, table
+from shoal.cli.output import console, emit_json, table
 
 app = typer.Typer(help="Manage sources (where events come from).", no_args_is_help=True)
 _COLUMNS = ("id", "name", "type", "environment", "enabled", "write_key")
@@ -40,10 +39,7 @@ def create(
     body: dict[str, Any] = {"name": name, "type": type, "environment": environment}
     if rate_limit is not None:
         body["rate_limit"] = rate_limit
-    try:
-        source = client(url, token).call("POST", "/sources", body)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    source = client(url, token).call("POST", "/sources", body)
     _show(source, as_json, "Created")
 
 
@@ -56,10 +52,7 @@ def list_(
 ) -> None:
     """List the workspace's sources."""
     path = "/sources" + (f"?environment={environment}" if environment else "")
-    try:
-        sources = client(url, token).call("GET", path)["sources"]
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    sources = client(url, token).call("GET", path)["sources"]
     if as_json:
         emit_json(sources)
     elif not sources:
@@ -77,19 +70,13 @@ def get(
 ) -> None:
     """Show one source."""
     api = client(url, token)
-    try:
-        found = api.call("GET", f"/sources/{api.source_id(source)}")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    found = api.call("GET", f"/sources/{api.source_id(source)}")
     _show(found, as_json, "Source")
 
 
 def _patch(source: str, body: dict[str, Any], url: str | None, token: str | None) -> Any:
     api = client(url, token)
-    try:
-        return api.call("PATCH", f"/sources/{api.source_id(source)}", body)
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    return api.call("PATCH", f"/sources/{api.source_id(source)}", body)
 
 
 @app.command("update")
@@ -149,13 +136,10 @@ def delete(
 ) -> None:
     """Delete a source (its stored events remain)."""
     api = client(url, token)
-    try:
-        source_id = api.source_id(source)
-        if not yes and not as_json:
-            typer.confirm(f"Delete source {source_id}? Its write key stops working", abort=True)
-        api.call("DELETE", f"/sources/{source_id}")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    source_id = api.source_id(source)
+    if not yes and not as_json:
+        typer.confirm(f"Delete source {source_id}? Its write key stops working", abort=True)
+    api.call("DELETE", f"/sources/{source_id}")
     if as_json:
         emit_json({"id": source_id, "deleted": True})
     else:
@@ -171,8 +155,5 @@ def rotate_key(
 ) -> None:
     """Issue a new write key; the old key is refused from now on."""
     api = client(url, token)
-    try:
-        rotated = api.call("POST", f"/sources/{api.source_id(source)}/rotate-key")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    rotated = api.call("POST", f"/sources/{api.source_id(source)}/rotate-key")
     _show(rotated, as_json, "Rotated the write key of")

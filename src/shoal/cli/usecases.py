@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from shoal.cli.client import ApiError
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail, table
 
@@ -14,10 +13,7 @@ app = typer.Typer(help="Business goals and their use cases.", no_args_is_help=Tr
 
 
 def _goals(url: str | None, token: str | None) -> list[dict[str, Any]]:
-    try:
-        goals: list[dict[str, Any]] = client(url, token).call("GET", "/catalog/business-goals")
-    except ApiError as exc:
-        raise fail(exc.message) from None
+    goals: list[dict[str, Any]] = client(url, token).call("GET", "/catalog/business-goals")
     return goals
 
 
