@@ -229,3 +229,14 @@ def test_settings_document_points_sdks_here(app: App) -> None:
 def test_metrics_endpoint_accepts_telemetry(app: App) -> None:
     body = {"series": [{"type": "Counter", "metric": "x", "value": 1, "tags": {}}]}
     assert post(app, "m", body).status_code == 200
+
+
+def test_unknown_paths_and_wrong_methods_get_clear_json(app: App) -> None:
+    wrong_method = app.client.get("/v1/track")
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+    missing = app.client.post("/v1/nope", content=b"{}")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    bad_settings = app.client.post("/v1/projects/key/settings")
+    assert bad_settings.status_code == 405
+    nested = app.client.get("/v1/projects/a/b/settings")
+    assert nested.status_code == 404
