@@ -79,3 +79,18 @@ def metrics(server: ShoalServer, destination_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def settle(
+    server: ShoalServer, destination_id: str, handled: int, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Wait until ``handled`` events were delivered, filtered out or dead-lettered (one
+    payload per event), then return the metrics. Nothing more can arrive after that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = metrics(server, destination_id)
+        if found["delivered"] + found["filtered"] + found["failed"] >= handled:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{handled} events not handled in {timeout}s: {found}")
+        time.sleep(0.05)

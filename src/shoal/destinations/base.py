@@ -157,8 +157,14 @@ def plain_settings(settings: BaseModel) -> dict[str, Any]:
 
 
 def outcome_of(answer: Answer, rejected: Mapping[int, str] | None = None) -> Outcome:
-    """The usual reading of an HTTP answer: 2xx ok; 429, 5xx and network errors retried."""
-    if answer.ok:
+    """What an HTTP answer means for delivery (every vendor adapter reads answers so).
+
+    A 2xx is delivered, minus the payloads ``rejected`` names. A failing answer that names
+    refused payloads (Mixpanel's 400 with ``failed_records``) is a partial success: the
+    others were accepted. Otherwise 429, 408, 5xx and network errors are retried and other
+    answers refused for good.
+    """
+    if answer.ok or rejected:
         return Outcome(True, answer.status, answer.body, rejected=rejected or {})
     error = f"HTTP {answer.status}" if answer.status else (answer.error or "network error")
     return Outcome(

@@ -3,7 +3,9 @@
 Segment's policy: 429, 5xx and network errors are retried with randomized exponential
 backoff for a window (4 hours by default); 400, 401, 403 and other refusals are discarded
 at once. Here "discarded" means kept in the dead-letter store with the vendor's last answer,
-so nothing is lost and it can be replayed once the cause is fixed.
+so nothing is lost and it can be replayed once the cause is fixed. A 413 (payload too large)
+to a batch splits it in halves, recursively; only a single event refused with 413 is
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +43,24 @@ class Item:
     received_ms: int
     action: str
     payload: dict[str, Any]
+
+
+OnPart = Callable[[list[Item]], Awaitable[None]]
+"""Told of each half of a split batch once every payload in it was handled."""
+TOO_LARGE = 413
+
+
+@dataclass(slots=True)
+class _Clock:
+    """When a batch was first tried and how many requests it (and its halves) took."""
+
+    started: float
+    first_at: datetime
+    attempts: int = 0
+
+    @classmethod
+    def start(cls) -> _Clock:
+        return cls(time.monotonic(), datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,35 +122,56 @@ class Deliverer:
             finally:
                 self.metrics.in_flight -= len(batch)
 
-    async def deliver(self, batch: list[Item]) -> int:
+    async def deliver(self, batch: list[Item], on_part: OnPart | None = None) -> int:
         """Send ``batch`` until it is accepted, refused, or out of retry time.
 
-        Returns how many payloads were delivered; the rest are dead-lettered. Raises
-        ``Stopped`` if the destination stops while waiting to retry.
+        Returns how many payloads were delivered; the rest are dead-lettered. A batch the
+        vendor refuses as too large (413) is split in halves, each sent the same way, down
+        to single payloads; then ``on_part`` (if given) hears of each half once it is
+        handled, so a restart does not send it again. Raises ``Stopped`` if the
+        destination stops while waiting to retry.
         """
-        started, first_at, attempt = time.monotonic(), datetime.now(UTC), 0
+        return await self._deliver(batch, on_part, _Clock.start())
+
+    async def _deliver(self, batch: list[Item], on_part: OnPart | None, clock: _Clock) -> int:
         while True:
             outcome = await self._send(batch)
-            attempt += 1
+            clock.attempts += 1
             if outcome.ok:
                 refused = {i: r for i, r in outcome.rejected.items() if 0 <= i < len(batch)}
                 done = [item for i, item in enumerate(batch) if i not in refused]
                 self.metrics.success(len(done), [i.received_ms for i in done], outcome.status)
                 if refused:
                     letters = [(batch[i], reason) for i, reason in refused.items()]
-                    await self._bury(letters, outcome, attempt, first_at)
+                    await self._bury(letters, outcome, clock)
                 return len(done)
             reason = outcome.error or f"HTTP {outcome.status}"
             self.metrics.error(f"{reason}: {outcome.body[:300]}".rstrip(": "), outcome.status)
-            elapsed = time.monotonic() - started
+            if outcome.status == TOO_LARGE and len(batch) > 1:
+                return await self._halves(batch, on_part, clock)
+            elapsed = time.monotonic() - clock.started
             if not outcome.retryable or elapsed >= self.policy.window:
                 why = reason if not outcome.retryable else f"retry window passed; last: {reason}"
-                await self._bury([(item, why) for item in batch], outcome, attempt, first_at)
+                if outcome.status == TOO_LARGE:
+                    why = f"{reason}: the vendor refuses this event alone as too large"
+                await self._bury([(item, why) for item in batch], outcome, clock)
                 return 0
             delay = min(
-                self.policy.delay(attempt - 1, outcome.retry_after), self.policy.window - elapsed
+                self.policy.delay(clock.attempts - 1, outcome.retry_after),
+                self.policy.window - elapsed,
             )
             await self._wait(delay, len(batch))
+
+    async def _halves(self, batch: list[Item], on_part: OnPart | None, clock: _Clock) -> int:
+        # In order, one half after the other, so one profile's events stay in order. Each
+        # half shares the batch's retry clock: splitting does not extend the window.
+        middle = len(batch) // 2
+        delivered = 0
+        for half in (batch[:middle], batch[middle:]):
+            delivered += await self._deliver(half, on_part, clock)
+            if on_part is not None:
+                await on_part(half)
+        return delivered
 
     async def _wait(self, delay: float, count: int) -> None:
         self.metrics.retries += 1
@@ -145,13 +186,7 @@ class Deliverer:
             self.metrics.retrying -= count
         raise Stopped
 
-    async def _bury(
-        self,
-        letters: list[tuple[Item, str]],
-        outcome: Outcome,
-        attempts: int,
-        first_at: datetime,
-    ) -> None:
+    async def _bury(self, letters: list[tuple[Item, str]], outcome: Outcome, clock: _Clock) -> None:
         rows = [
             DeadLetter(
                 event_id=item.event_id,
@@ -162,8 +197,8 @@ class Deliverer:
                 reason=reason[:1000],
                 status=outcome.status,
                 response=outcome.body or None,
-                attempts=attempts,
-                first_attempt_at=first_at,
+                attempts=clock.attempts,
+                first_attempt_at=clock.first_at,
             )
             for item, reason in letters
         ]

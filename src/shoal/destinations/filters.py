@@ -1,10 +1,9 @@
-"""Conditions (mapping triggers, filter ``if``) and destination filters in Segment's order.
+"""Destination filters in Segment's order.
 
-A condition tests one field of the message: ``type``, ``event``, or any dot path such as
-``properties.plan`` or ``context.app.version``. A trigger combines conditions with ``all``
-or ``any`` (one level, as Segment's trigger UI). A destination filter has a trigger
-(``if``) and actions; across all enabled filters actions run in Segment's order:
-sample, then drop, then drop properties, then allow properties.
+A destination filter has a condition tree (``if``, see ``conditions``; FQL text is
+accepted as ``"fql"`` or as ``"if": "<statement>"``) and actions; across all enabled
+filters, actions run in Segment's order: sample, then drop, then drop properties, then
+allow properties.
 """
 
 from __future__ import annotations
@@ -13,106 +12,50 @@ import copy
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Op = Literal[
-    "is",
-    "is_not",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "ends_with",
-    "exists",
-    "not_exists",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "not_in",
-]
-_MISSING = object()
+from shoal.destinations.conditions import Condition, Not, Trigger
+from shoal.destinations.fql import parse
+from shoal.destinations.paths import lookup, missing
+
 _ORDER = ("sample", "drop", "drop_properties", "allow_properties")
 _OBJECTS = ("properties", "traits", "context")
+__all__ = [
+    "Condition",
+    "DestinationFilter",
+    "FilterAction",
+    "Not",
+    "Trigger",
+    "apply_filters",
+    "lookup",
+    "missing",
+    "with_fql",
+]
 
 
-def lookup(message: dict[str, Any], path: str) -> Any:
-    """The value at a dot path (``$.a.b`` or ``a.b``), or ``_MISSING``."""
-    path = path.removeprefix("$").removeprefix(".")
-    value: Any = message
-    if not path:
-        return value
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return _MISSING
-    return value
+def with_fql(data: Any, tree_key: str) -> Any:
+    """Accept ``"fql": "<statement>"`` in place of the tree under ``tree_key``.
 
-
-def missing(value: object) -> bool:
-    """Whether ``lookup`` found nothing."""
-    return value is _MISSING
-
-
-class Condition(BaseModel):
-    """One test on one field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    field: str = Field(min_length=1, description="type, event, or a dot path: properties.plan")
-    op: Op = "is"
-    value: Any = None
-
-    def test(self, message: dict[str, Any]) -> bool:
-        """Whether ``message`` passes this condition (missing fields are null-tolerant)."""
-        found = lookup(message, self.field)
-        if self.op == "exists":
-            return not missing(found) and found is not None
-        if self.op == "not_exists":
-            return missing(found) or found is None
-        if self.op == "is":
-            return not missing(found) and found == self.value
-        if self.op == "is_not":
-            return missing(found) or found != self.value
-        if self.op in ("in", "not_in"):
-            inside = not missing(found) and isinstance(self.value, list) and found in self.value
-            return inside if self.op == "in" else not inside
-        if missing(found) or found is None:
-            return self.op == "not_contains"
-        if self.op in ("contains", "not_contains", "starts_with", "ends_with"):
-            text, needle = str(found), str(self.value)
-            return {
-                "contains": needle in text,
-                "not_contains": needle not in text,
-                "starts_with": text.startswith(needle),
-                "ends_with": text.endswith(needle),
-            }[self.op]
+    Both may be given when they agree (a client sending back what the API showed it).
+    """
+    if not isinstance(data, dict) or "fql" not in data:
+        return data
+    data = dict(data)
+    text = data.pop("fql")
+    if text is None:
+        return data  # the API shows null for trees FQL cannot write
+    if not isinstance(text, str):
+        raise ValueError("fql must be a string")
+    tree = parse(text)
+    if tree_key in data:
         try:
-            left, right = float(found), float(self.value)
-        except (TypeError, ValueError):
-            return False
-        return {"gt": left > right, "gte": left >= right, "lt": left < right}.get(
-            self.op, left <= right
-        )
-
-
-class Trigger(BaseModel):
-    """Conditions joined by ``all`` or ``any``; no conditions matches every message."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    match: Literal["all", "any"] = "all"
-    conditions: list[Condition] = Field(default_factory=list, max_length=20)
-
-    def test(self, message: dict[str, Any]) -> bool:
-        """Whether ``message`` triggers."""
-        if not self.conditions:
-            return True
-        results = (c.test(message) for c in self.conditions)
-        return all(results) if self.match == "all" else any(results)
+            given = Trigger.model_validate(data[tree_key])
+        except ValidationError as exc:
+            raise ValueError(f"{tree_key!r} is not a condition tree: {exc}") from None
+        if given != tree:
+            raise ValueError(f"{tree_key!r} and 'fql' describe different conditions; send one")
+    data[tree_key] = tree
+    return data
 
 
 class FilterAction(BaseModel):
@@ -146,6 +89,11 @@ class DestinationFilter(BaseModel):
     enabled: bool = True
     if_: Trigger = Field(default_factory=Trigger, alias="if")
     actions: list[FilterAction] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fql(cls, data: Any) -> Any:
+        return with_fql(data, "if")
 
 
 def _sampled_in(message: dict[str, Any], action: FilterAction) -> bool:

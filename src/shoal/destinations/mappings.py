@@ -1,6 +1,7 @@
 """Mappings: which events go to which adapter action, with which fields.
 
-A mapping is Segment's "subscription": an action, a trigger (see ``filters.Trigger``) and
+A mapping is Segment's "subscription": an action, a trigger (``conditions.Trigger``, or FQL
+text as ``"fql"`` or ``"trigger": "<statement>"``) and
 field mappings written as directives, so what is sent can change without code:
 
 * ``{"@path": "$.properties.total"}`` reads a field (add ``"@default": v`` for a fallback);
@@ -18,10 +19,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shoal.destinations.base import DestinationFactory
-from shoal.destinations.filters import Trigger, lookup, missing
+from shoal.destinations.filters import Trigger, lookup, missing, with_fql
 
 MAX_MAPPINGS = 50
 _TEMPLATE = re.compile(r"{{\s*([^{}\s]+)\s*}}")
@@ -40,6 +41,11 @@ class Mapping(BaseModel):
     fields: dict[str, Any] = Field(
         default_factory=dict, description="Field -> directive; unset fields use the defaults."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fql(cls, data: Any) -> Any:
+        return with_fql(data, "trigger")
 
 
 def resolve(directive: Any, message: dict[str, Any]) -> Any:

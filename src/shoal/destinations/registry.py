@@ -24,6 +24,11 @@ BUILTINS = {
     "customerio": "shoal.destinations.customerio:plugin",
     "twilio_sms": "shoal.destinations.twilio:plugin",
     "braze": "shoal.destinations.braze:plugin",
+    # dlt-backed warehouses (the "warehouses" extra); dlt is imported only when used.
+    "warehouse_dlt_duckdb": "shoal.destinations.warehouse.dlt_targets:duckdb_plugin",
+    "warehouse_bigquery": "shoal.destinations.warehouse.dlt_targets:bigquery_plugin",
+    "warehouse_snowflake": "shoal.destinations.warehouse.dlt_targets:snowflake_plugin",
+    "warehouse_clickhouse": "shoal.destinations.warehouse.dlt_targets:clickhouse_plugin",
 }
 for _name, _path in BUILTINS.items():
     registry.register(_name, _path)

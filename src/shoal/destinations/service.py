@@ -7,39 +7,31 @@ URLs before it is stored, then the destination's worker is restarted with it.
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from shoal.control import ControlPlane, User
 from shoal.control.repo import ENVIRONMENTS
-from shoal.destinations.base import DestinationFactory, Outcome, plain_settings, secret_fields
+from shoal.destinations import configuration
+from shoal.destinations.base import DestinationFactory
+from shoal.destinations.configuration import SettingsVault
 from shoal.destinations.crypto import KEY_FILE, SecretBox
 from shoal.destinations.delivery import RetryPolicy
-from shoal.destinations.engine import DeliveryEngine, build_plan
-from shoal.destinations.filters import DestinationFilter
+from shoal.destinations.engine import DeliveryEngine
 from shoal.destinations.http import HttpClient
 from shoal.destinations.ledger import Ledger
-from shoal.destinations.mappings import Mapping, validate_mappings
 from shoal.destinations.metrics import Metrics
+from shoal.destinations.probe import probe, sample_event
 from shoal.destinations.reader import EventReader
-from shoal.destinations.registry import get_factory, registry
 from shoal.destinations.repo import Destination, DestinationRepo
 from shoal.destinations.safety import AddressPolicy
 from shoal.pipeline import EventHub
-from shoal.plugins import PluginError
 from shoal.settings import Settings
 from shoal.store import EventStore
 
-
-def _readable(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-        for err in exc.errors()
-    )
+__all__ = ["DestinationService", "sample_event"]
 
 
 class DestinationService:
@@ -56,6 +48,7 @@ class DestinationService:
         self.policy = AddressPolicy.of(
             settings.destinations_allow_private_urls, settings.destinations_allowed_networks
         )
+        self.vault = SettingsVault(self.box, self.policy)
         self.http = HttpClient(
             self.policy,
             timeout=settings.destinations_request_timeout_seconds,
@@ -92,61 +85,16 @@ class DestinationService:
     @staticmethod
     def factory(type_name: str) -> DestinationFactory:
         """The adapter for a type name; ``ValueError`` (422) for unknown types."""
-        try:
-            return get_factory(type_name)
-        except PluginError as exc:
-            raise ValueError(str(exc)) from None
+        return configuration.factory(type_name)
 
     @staticmethod
     def types() -> list[DestinationFactory]:
         """Every registered adapter that can be loaded."""
-        out = []
-        for name in registry.names():
-            try:
-                out.append(get_factory(name))
-            except (PluginError, TypeError):
-                continue
-        return out
+        return configuration.types()
 
     def settings_of(self, destination: Destination) -> BaseModel:
         """The destination's validated settings, secrets included."""
-        factory = get_factory(destination.type)
-        merged = {**destination.settings, **self.box.open(destination.secrets)}
-        return factory.settings_model.model_validate(merged)
-
-    def _validated(self, factory: DestinationFactory, data: dict[str, Any]) -> BaseModel:
-        try:
-            model = factory.settings_model.model_validate(data)
-        except ValidationError as exc:
-            raise ValueError(f"invalid {factory.name} settings: {_readable(exc)}") from None
-        for name in factory.url_fields:
-            value = getattr(model, name, None)
-            if value:
-                self.policy.check_url(str(value))
-        if factory.check is not None:
-            factory.check(model, self.policy)
-        return model
-
-    @staticmethod
-    def _split(model: BaseModel) -> tuple[dict[str, Any], dict[str, str]]:
-        secrets = secret_fields(type(model))
-        data = plain_settings(model)
-        plain = {k: v for k, v in data.items() if k not in secrets}
-        sealed = {k: str(data[k]) for k in secrets if data.get(k) is not None}
-        return plain, sealed
-
-    @staticmethod
-    def _config(factory: DestinationFactory, filters: Any, mappings: Any) -> tuple[Any, Any]:
-        try:
-            parsed_filters = [DestinationFilter.model_validate(f) for f in filters]
-            parsed_mappings = [Mapping.model_validate(m) for m in mappings]
-        except ValidationError as exc:
-            raise ValueError(_readable(exc)) from None
-        validate_mappings(factory, parsed_mappings)
-        return (
-            [f.model_dump(mode="json", by_alias=True) for f in parsed_filters],
-            [m.model_dump(mode="json") for m in parsed_mappings],
-        )
+        return self.vault.settings_of(destination)
 
     # -- CRUD ---------------------------------------------------------------------------------
 
@@ -155,8 +103,8 @@ class DestinationService:
         factory = self.factory(body["type"])
         if body.get("environment", "dev") not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
-        plain, sealed = self._split(self._validated(factory, body.get("settings") or {}))
-        filters, mappings = self._config(
+        plain, sealed = self.vault.split(self.vault.validated(factory, body.get("settings") or {}))
+        filters, mappings = configuration.filters_and_mappings(
             factory, body.get("filters") or [], body.get("mappings") or []
         )
         destination = await asyncio.to_thread(
@@ -197,11 +145,11 @@ class DestinationService:
             k: body[k] for k in ("name", "max_in_flight") if body.get(k) is not None
         }
         if body.get("settings") is not None:
-            merged = {**current.settings, **self.box.open(current.secrets), **body["settings"]}
-            merged = {k: v for k, v in merged.items() if v is not None}
-            changes["settings"], changes["secrets"] = self._split(self._validated(factory, merged))
+            merged = self.vault.merged(current, body["settings"])
+            model = self.vault.validated(factory, merged)
+            changes["settings"], changes["secrets"] = self.vault.split(model)
         if body.get("filters") is not None or body.get("mappings") is not None:
-            filters, mappings = self._config(
+            filters, mappings = configuration.filters_and_mappings(
                 factory,
                 body["filters"] if body.get("filters") is not None else current.filters,
                 body["mappings"] if body.get("mappings") is not None else current.mappings,
@@ -260,29 +208,9 @@ class DestinationService:
     ) -> list[dict[str, Any]]:
         """Send one sample event through the mappings (not the filters) and report answers."""
         destination = await self.get(user, destination_id)
-        factory = self.factory(destination.type)
-        sample = message or sample_event()
-        payloads = build_plan(factory, destination).mapper.map(sample)
-        client = await factory.create(self.settings_of(destination), self.engine.context)
-        results = []
-        try:
-            for action, payload in payloads:
-                started = time.monotonic()
-                outcome: Outcome = await client.send(action, [payload])
-                results.append(
-                    {
-                        "action": action,
-                        "payload": payload,
-                        "ok": outcome.ok,
-                        "status": outcome.status,
-                        "error": outcome.error,
-                        "response": outcome.body,
-                        "seconds": round(time.monotonic() - started, 3),
-                    }
-                )
-        finally:
-            await client.close()
-        return results
+        adapter = self.factory(destination.type)
+        settings = self.settings_of(destination)
+        return await probe(adapter, destination, settings, self.engine.context, message)
 
     async def metrics(self, user: User, destination_id: str) -> dict[str, Any]:
         """Delivery metrics plus the cursor and the backlog behind it."""
@@ -333,21 +261,3 @@ class DestinationService:
         )
         self.engine.start_replay(destination_id, job)
         return job
-
-
-def sample_event() -> dict[str, Any]:
-    """The event ``test`` sends when none is given."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "type": "track",
-        "event": "Test Event Sent",
-        "messageId": f"test-{uuid.uuid4()}",
-        "userId": "test-user",
-        "anonymousId": "test-anonymous-id",
-        "properties": {"source": "shoal destination test", "value": 1},
-        "traits": {"email": "test@example.com", "phone": "+15555550100", "name": "Test User"},
-        "context": {"traits": {"email": "test@example.com", "phone": "+15555550100"}},
-        "timestamp": now,
-        "receivedAt": now,
-        "sentAt": now,
-    }

@@ -161,15 +161,25 @@ class StreamWorker:
         for batch in lane_batches:
             if self.deliverer.stopping.is_set():
                 raise Stopped
-            await self.deliverer.deliver(batch)
+            await self.deliverer.deliver(batch, on_part=self._remember_half)
             self._outstanding -= 1
             # The last batch of a window is followed at once by the cursor moving past it,
-            # so only earlier ones need the ledger to survive a crash.
+            # so only earlier ones need the ledger to survive a crash. Halves of a split
+            # batch were remembered as they went (the ledger holds each part once).
             if self._outstanding > 0:
-                await self._remember([(i.event_id, i.part) for i in batch])
+                parts = [(i.event_id, i.part) for i in batch]
+                await self._remember([p for p in parts if p not in self._done])
+
+    async def _remember_half(self, half: list[Item]) -> None:
+        """A half of a batch split after a 413 was handled: remember its parts at once."""
+        await self._remember(
+            [(i.event_id, i.part) for i in half if (i.event_id, i.part) not in self._done]
+        )
 
     async def _remember(self, parts: list[tuple[int, int]]) -> None:
         """Write acknowledged parts to the ledger; lanes finishing together share a commit."""
+        if not parts:
+            return
         self._done.update(parts)
         self._pending.extend(parts)
         async with self._flush_lock:

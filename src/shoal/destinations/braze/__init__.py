@@ -9,20 +9,13 @@ with their ``index`` (dead-lettered), the rest are processed.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    Outcome,
-    outcome_of,
-)
-from shoal.destinations.http import HttpClient
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, Outcome
+from shoal.destinations.http import Answer, HttpClient
+from shoal.destinations.vendor_client import VendorClient, indexed_refusals
 
 
 class BrazeSettings(BaseModel):
@@ -55,11 +48,11 @@ ACTIONS = (
 )
 
 
-class BrazeClient:
+class BrazeClient(VendorClient):
     """Batches of up to 75 attribute or event objects."""
 
     def __init__(self, settings: BrazeSettings, http: HttpClient) -> None:
-        self.http = http
+        super().__init__(settings, http)
         self.url = settings.rest_endpoint.rstrip("/") + "/users/track"
         self.headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
 
@@ -77,23 +70,14 @@ class BrazeClient:
                 for p in payloads
             ]
             body = {"events": objects}
-        answer = await self.http.request("POST", self.url, json_body=body, headers=self.headers)
-        return outcome_of(answer, _refused(answer.body) if answer.ok else None)
-
-    async def close(self) -> None:
-        """Nothing to release."""
+        return await self.request("POST", self.url, _refused, json_body=body, headers=self.headers)
 
 
-def _refused(body: str) -> dict[int, str]:
-    try:
-        errors = json.loads(body).get("errors") or []
-        return {int(e["index"]): str(e.get("type", "refused")) for e in errors if "index" in e}
-    except (ValueError, TypeError, KeyError, AttributeError):
+def _refused(answer: Answer) -> dict[int, str]:
+    # Braze answers 201 and lists the objects it refused in errors[] by index.
+    if not answer.ok:
         return {}
-
-
-async def _create(settings: BrazeSettings, context: Context) -> BrazeClient:
-    return BrazeClient(settings, context.http)
+    return indexed_refusals(answer.body, "errors", lambda e: str(e.get("type", "refused")))
 
 
 def plugin() -> DestinationFactory:
@@ -108,6 +92,6 @@ def plugin() -> DestinationFactory:
         ),
         settings_model=BrazeSettings,
         actions=ACTIONS,
-        create=_create,
+        create=BrazeClient.create,
         url_fields=("rest_endpoint",),
     )

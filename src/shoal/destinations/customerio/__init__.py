@@ -15,16 +15,10 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    Outcome,
-    outcome_of,
-)
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, Outcome
 from shoal.destinations.http import HttpClient
 from shoal.destinations.vendor import epoch_seconds
+from shoal.destinations.vendor_client import VendorClient
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 
@@ -66,11 +60,11 @@ ACTIONS = (
 )
 
 
-class CustomerIOClient:
+class CustomerIOClient(VendorClient):
     """One Track API request per payload."""
 
     def __init__(self, settings: CustomerIOSettings, http: HttpClient) -> None:
-        self.http = http
+        super().__init__(settings, http)
         self.base = (settings.base_url or REGIONS[settings.region]).rstrip("/")
         self.auth = (settings.site_id, settings.api_key.get_secret_value())
 
@@ -84,13 +78,8 @@ class CustomerIOClient:
             attributes = dict(p.get("attributes") or {})
             if p.get("created_at") is not None:
                 attributes["created_at"] = epoch_seconds(p["created_at"])
-            answer = await self.http.request(
-                "PUT",
-                f"{self.base}/api/v1/customers/{person}",
-                json_body=attributes,
-                auth=self.auth,
-            )
-            return outcome_of(answer)
+            url = f"{self.base}/api/v1/customers/{person}"
+            return await self.request("PUT", url, json_body=attributes, auth=self.auth)
         body: dict[str, Any] = {
             "name": p.get("name"),
             "data": p.get("data") or {},
@@ -101,14 +90,7 @@ class CustomerIOClient:
         else:
             url = f"{self.base}/api/v1/events"
             body["anonymous_id"] = p.get("anonymous_id")
-        return outcome_of(await self.http.request("POST", url, json_body=body, auth=self.auth))
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-async def _create(settings: CustomerIOSettings, context: Context) -> CustomerIOClient:
-    return CustomerIOClient(settings, context.http)
+        return await self.request("POST", url, json_body=body, auth=self.auth)
 
 
 def plugin() -> DestinationFactory:
@@ -121,6 +103,6 @@ def plugin() -> DestinationFactory:
         capabilities=Capabilities(batching=False, event_types=("identify", "track")),
         settings_model=CustomerIOSettings,
         actions=ACTIONS,
-        create=_create,
+        create=CustomerIOClient.create,
         url_fields=("base_url",),
     )

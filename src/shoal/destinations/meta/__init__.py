@@ -16,17 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    ListMember,
-    Outcome,
-    outcome_of,
-)
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, ListMember, Outcome
 from shoal.destinations.http import HttpClient
 from shoal.destinations.vendor import epoch_seconds, hashed, trait
+from shoal.destinations.vendor_client import VendorClient
 
 LIST_SCHEMA = ("EMAIL", "PHONE", "EXTERN_ID")
 LIST_BATCH = 10_000
@@ -85,12 +78,12 @@ def _user_data(p: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class MetaClient:
+class MetaClient(VendorClient):
     """Conversions API and Custom Audience users."""
 
     def __init__(self, settings: MetaSettings, http: HttpClient) -> None:
+        super().__init__(settings, http)
         self.s = settings
-        self.http = http
         self.graph = f"{settings.base_url.rstrip('/')}/{settings.api_version}"
         self.token = {"access_token": settings.access_token.get_secret_value()}
 
@@ -115,10 +108,8 @@ class MetaClient:
         body: dict[str, Any] = {"data": data}
         if self.s.test_event_code:
             body["test_event_code"] = self.s.test_event_code
-        answer = await self.http.request(
-            "POST", f"{self.graph}/{self.s.pixel_id}/events", json_body=body, params=self.token
-        )
-        return outcome_of(answer)
+        url = f"{self.graph}/{self.s.pixel_id}/events"
+        return await self.request("POST", url, json_body=body, params=self.token)
 
     async def sync_list(
         self, list_id: str, add: list[ListMember], remove: list[ListMember]
@@ -134,22 +125,15 @@ class MetaClient:
                     ]
                     for m in members[start : start + LIST_BATCH]
                 ]
-                answer = await self.http.request(
+                outcome = await self.request(
                     method,
                     f"{self.graph}/{list_id}/users",
                     json_body={"payload": {"schema": list(LIST_SCHEMA), "data": rows}},
                     params=self.token,
                 )
-                if not answer.ok:
-                    return outcome_of(answer)
+                if not outcome.ok:
+                    return outcome
         return Outcome(True, 200, "")
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-async def _create(settings: MetaSettings, context: Context) -> MetaClient:
-    return MetaClient(settings, context.http)
 
 
 def plugin() -> DestinationFactory:
@@ -164,6 +148,6 @@ def plugin() -> DestinationFactory:
         ),
         settings_model=MetaSettings,
         actions=ACTIONS,
-        create=_create,
+        create=MetaClient.create,
         url_fields=("base_url",),
     )

@@ -11,21 +11,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    Outcome,
-    outcome_of,
-)
-from shoal.destinations.http import HttpClient
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, Outcome
+from shoal.destinations.http import Answer, HttpClient
 from shoal.destinations.vendor import USER_OR_ANONYMOUS, epoch_ms
+from shoal.destinations.vendor_client import VendorClient, indexed_refusals
 
 REGIONS = {
     "us": "https://api.mixpanel.com",
@@ -83,12 +76,12 @@ ACTIONS = (
 )
 
 
-class MixpanelClient:
+class MixpanelClient(VendorClient):
     """Speaks Mixpanel's ingestion API."""
 
     def __init__(self, settings: MixpanelSettings, http: HttpClient) -> None:
+        super().__init__(settings, http)
         self.s = settings
-        self.http = http
         self.base = (settings.base_url or REGIONS[settings.region]).rstrip("/")
 
     async def send(self, action: str, payloads: list[dict[str, Any]]) -> Outcome:
@@ -111,20 +104,15 @@ class MixpanelClient:
             params["project_id"] = self.s.project_id
         user = self.s.service_account or self.s.api_secret.get_secret_value()
         password = self.s.api_secret.get_secret_value() if self.s.service_account else ""
-        answer = await self.http.request(
+        return await self.request(
             "POST",
             f"{self.base}/import",
+            _failed_records,
             json_body=events,
             params=params,
             auth=(user, password),
             headers={"Accept": "application/json"},
         )
-        if answer.status == 400:
-            rejected = _failed_records(answer.body)
-            if rejected:
-                # A partial success: the other records were imported.
-                return Outcome(True, 400, answer.body, rejected=rejected)
-        return outcome_of(answer)
 
     async def _engage(self, payloads: list[dict[str, Any]]) -> Outcome:
         token = self.s.project_token.get_secret_value()
@@ -138,34 +126,27 @@ class MixpanelClient:
             if p.get("ip"):
                 update["$ip"] = p["ip"]
             updates.append(update)
-        answer = await self.http.request(
+        outcome = await self.request(
             "POST",
             f"{self.base}/engage#profile-set",
             json_body=updates,
             headers={"Accept": "text/plain"},
         )
-        if answer.ok and answer.body.strip() == "0":
+        if outcome.ok and outcome.body.strip() == "0":
             # Mixpanel answers 200 with body 0 when it refused the update.
-            return Outcome(False, answer.status, answer.body, error="profile update refused")
-        return outcome_of(answer)
-
-    async def close(self) -> None:
-        """Nothing to release."""
+            return Outcome(False, outcome.status, outcome.body, error="profile update refused")
+        return outcome
 
 
-def _failed_records(body: str) -> dict[int, str]:
-    try:
-        data = json.loads(body)
-        return {
-            int(r["index"]): f"{r.get('field', '')}: {r.get('message', 'refused')}"
-            for r in data.get("failed_records") or []
-        }
-    except (ValueError, KeyError, TypeError, AttributeError):
+def _failed_records(answer: Answer) -> dict[int, str]:
+    # With strict=1 a 400 names the refused records; the others were imported.
+    if answer.status != 400:
         return {}
-
-
-async def _create(settings: MixpanelSettings, context: Context) -> MixpanelClient:
-    return MixpanelClient(settings, context.http)
+    return indexed_refusals(
+        answer.body,
+        "failed_records",
+        lambda r: f"{r.get('field', '')}: {r.get('message', 'refused')}",
+    )
 
 
 def plugin() -> DestinationFactory:
@@ -178,6 +159,6 @@ def plugin() -> DestinationFactory:
         capabilities=Capabilities(batching=True, max_batch_size=2000),
         settings_model=MixpanelSettings,
         actions=ACTIONS,
-        create=_create,
+        create=MixpanelClient.create,
         url_fields=("base_url",),
     )

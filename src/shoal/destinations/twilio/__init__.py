@@ -16,16 +16,10 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    Outcome,
-    outcome_of,
-)
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, Outcome
 from shoal.destinations.http import HttpClient
 from shoal.destinations.vendor import trait
+from shoal.destinations.vendor_client import VendorClient
 
 
 class TwilioSettings(BaseModel):
@@ -70,12 +64,12 @@ ACTIONS = (
 )
 
 
-class TwilioClient:
+class TwilioClient(VendorClient):
     """One message per request."""
 
     def __init__(self, settings: TwilioSettings, http: HttpClient) -> None:
+        super().__init__(settings, http)
         self.s = settings
-        self.http = http
         self.url = (
             f"{settings.base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}"
             "/Messages.json"
@@ -92,21 +86,13 @@ class TwilioClient:
             form["MessagingServiceSid"] = self.s.messaging_service_sid
         else:
             form["From"] = str(self.s.from_number)
-        answer = await self.http.request(
+        return await self.request(
             "POST",
             self.url,
             data=urlencode(form),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             auth=(self.s.account_sid, self.s.auth_token.get_secret_value()),
         )
-        return outcome_of(answer)
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-
-async def _create(settings: TwilioSettings, context: Context) -> TwilioClient:
-    return TwilioClient(settings, context.http)
 
 
 def plugin() -> DestinationFactory:
@@ -119,6 +105,6 @@ def plugin() -> DestinationFactory:
         capabilities=Capabilities(batching=False, event_types=("track",)),
         settings_model=TwilioSettings,
         actions=ACTIONS,
-        create=_create,
+        create=TwilioClient.create,
         url_fields=("base_url",),
     )

@@ -14,12 +14,12 @@ or replay never duplicates a row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from shoal.destinations.base import Action
+from shoal.destinations.vendor import parse_time
 
 _ENCODE = msgspec.json.Encoder().encode
 EVENT_TYPES = ("track", "page", "screen", "group", "alias")
@@ -48,16 +48,6 @@ ACTIONS = (
 )
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _json(value: Any) -> str | None:
     return None if value is None else _ENCODE(value).decode()
 
@@ -84,7 +74,7 @@ def rows(action: str, payloads: list[dict[str, Any]]) -> Rows:
     events, identifies, profiles = [], [], []
     for m in payloads:
         base = (str(m.get("messageId")), m.get("userId"), m.get("anonymousId"))
-        stamp, received = _time(m.get("timestamp")), _time(m.get("receivedAt"))
+        stamp, received = parse_time(m.get("timestamp")), parse_time(m.get("receivedAt"))
         if action == "identifies":
             traits = m.get("traits") or {}
             identifies.append((*base, stamp, received, _json(traits), _json(m.get("context"))))

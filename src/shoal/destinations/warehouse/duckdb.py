@@ -49,7 +49,8 @@ class DuckDBWarehouseSettings(BaseModel):
     batch_size: int = Field(default=1000, ge=1, le=10000)
 
 
-def _resolve(path: str, data_dir: Path) -> Path:
+def resolve_path(path: str, data_dir: Path) -> Path:
+    """A warehouse file's path; a relative one is inside the data dir."""
     target = Path(path)
     return (target if target.is_absolute() else data_dir / target).resolve()
 
@@ -129,14 +130,18 @@ class DuckDBWarehouse:
 
 
 async def _create(settings: DuckDBWarehouseSettings, context: Context) -> DuckDBWarehouse:
-    return DuckDBWarehouse(_resolve(settings.path, context.data_dir))
+    return DuckDBWarehouse(resolve_path(settings.path, context.data_dir))
+
+
+def own_file_check(path: Path) -> None:
+    """Refuse Shoal's own files as a warehouse file."""
+    if path.name in ("events.duckdb", "queue.db", "control.db"):
+        raise ValueError(f"{str(path)!r} is one of Shoal's own files; choose another file")
 
 
 def _check(settings: DuckDBWarehouseSettings, policy: AddressPolicy) -> None:
     del policy
-    name = Path(settings.path).name
-    if name in ("events.duckdb", "queue.db", "control.db"):
-        raise ValueError(f"{settings.path!r} is one of Shoal's own files; choose another file")
+    own_file_check(Path(settings.path))
 
 
 def plugin() -> DestinationFactory:

@@ -18,15 +18,9 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shoal import __version__
-from shoal.destinations.base import (
-    Action,
-    Capabilities,
-    Context,
-    DestinationFactory,
-    Outcome,
-    outcome_of,
-)
+from shoal.destinations.base import Action, Capabilities, DestinationFactory, Outcome
 from shoal.destinations.http import HttpClient
+from shoal.destinations.vendor_client import VendorClient
 
 _ENCODE = msgspec.json.Encoder().encode
 SIGNATURE_HEADER = "X-Shoal-Signature"
@@ -63,12 +57,13 @@ def verify(secret: str, header: str, body: bytes, tolerance: float = 300.0) -> b
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
-class WebhookClient:
+class WebhookClient(VendorClient):
     """Posts payloads to the configured URL."""
 
+    settings: WebhookSettings
+
     def __init__(self, settings: WebhookSettings, http: HttpClient) -> None:
-        self.settings = settings
-        self.http = http
+        super().__init__(settings, http)
         self.headers = {
             "Content-Type": "application/json",
             "User-Agent": f"Shoal/{__version__}",
@@ -87,17 +82,9 @@ class WebhookClient:
         if self.settings.shared_secret is not None:
             secret = self.settings.shared_secret.get_secret_value()
             headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
-        answer = await self.http.request(
+        return await self.request(
             self.settings.method, self.settings.url, data=body, headers=headers
         )
-        return outcome_of(answer)
-
-    async def close(self) -> None:
-        """Nothing to release: the HTTP session is shared."""
-
-
-async def _create(settings: WebhookSettings, context: Context) -> WebhookClient:
-    return WebhookClient(settings, context.http)
 
 
 def plugin() -> DestinationFactory:
@@ -118,6 +105,6 @@ def plugin() -> DestinationFactory:
                 description="The whole message, or the fields a mapping sets.",
             ),
         ),
-        create=_create,
+        create=WebhookClient.create,
         url_fields=("url",),
     )

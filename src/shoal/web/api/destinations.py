@@ -1,11 +1,15 @@
 """``/api/v1/destinations``: configure, connect, test, observe and replay destinations.
 
 Secret settings are write-only: answers list which ones are set (``secrets_set``), never
-their values.
+their values. Filters and mappings are shown in both forms: the condition tree (``if``,
+``trigger``) and its FQL text (``fql``); either is accepted. FQL that does not parse is a
+400 ``invalid_fql`` naming the column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -13,9 +17,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoal.destinations.base import secret_fields
+from shoal.destinations.fql import FQLError, shown
 from shoal.destinations.registry import get_factory
 from shoal.destinations.repo import Destination
 from shoal.web.api.deps import RuntimeDep, UserDep
+from shoal.web.api.errors import ApiError
 
 router = APIRouter(tags=["destinations"])
 Environment = Literal["dev", "prod"]
@@ -95,13 +101,22 @@ def view(destination: Destination, sealed: set[str]) -> dict[str, Any]:
         "enabled": destination.enabled,
         "settings": destination.settings,
         "secrets_set": secrets,
-        "filters": destination.filters,
-        "mappings": destination.mappings,
+        "filters": [shown(f, "if") for f in destination.filters],
+        "mappings": [shown(m, "trigger") for m in destination.mappings],
         "max_in_flight": destination.max_in_flight,
         "source_ids": list(destination.source_ids),
         "created_at": _utc(destination.created_at),
         "updated_at": _utc(destination.updated_at),
     }
+
+
+@contextmanager
+def _fql_errors() -> Iterator[None]:
+    """FQL that does not parse is a bad request (400), with the column in the message."""
+    try:
+        yield
+    except FQLError as exc:
+        raise ApiError(400, "invalid_fql", str(exc)) from None
 
 
 def _out(runtime: RuntimeDep, destination: Destination) -> dict[str, Any]:
@@ -151,7 +166,8 @@ async def create_destination(
     runtime: RuntimeDep, user: UserDep, body: DestinationIn
 ) -> dict[str, Any]:
     """Create a destination; it receives events stored from now on."""
-    created = await runtime.destinations.create(user, body.model_dump())
+    with _fql_errors():
+        created = await runtime.destinations.create(user, body.model_dump())
     return _out(runtime, created)
 
 
@@ -169,7 +185,9 @@ async def update_destination(
 ) -> dict[str, Any]:
     """Change settings, filters, mappings, name, enabled or max_in_flight."""
     changes = body.model_dump(exclude_unset=True)
-    return _out(runtime, await runtime.destinations.update(user, destination_id, changes))
+    with _fql_errors():
+        updated = await runtime.destinations.update(user, destination_id, changes)
+    return _out(runtime, updated)
 
 
 @router.delete("/destinations/{destination_id}", status_code=204)
