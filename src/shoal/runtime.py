@@ -6,6 +6,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from shoal.audiences.members import MembershipStore
+from shoal.audiences.service import AudienceService
 from shoal.collect.keys import WriteKeys
 from shoal.collect.routes import Edge
 from shoal.control import ControlPlane, User, Workspace
@@ -68,6 +70,16 @@ class Runtime:
         if isinstance(self.store, DuckDBStore):
             self.identity = IdentityService(self.control, self.store)
             self.pipeline.stages.append(self.identity.stage)
+        # Audiences are evaluated over the identity tables and re-checked as profiles change.
+        self.audiences: AudienceService | None = None
+        if self.identity is not None and isinstance(self.store, DuckDBStore):
+            self.audiences = AudienceService(
+                self.control,
+                MembershipStore(self.store),
+                self.queue,
+                self.identity,
+                time_recheck_s=settings.audiences_time_recheck_s,
+            )
         # The guided setup's Unify and republish steps use identity resolution.
         self.setup = SetupService(
             self.control, self.plans, self.store, self.destinations, self.identity
@@ -98,6 +110,8 @@ class Runtime:
         await self.store.start()
         if self.identity is not None:
             await self.identity.start()
+        if self.audiences is not None:
+            await self.audiences.start()
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="shoal-pipeline")
         await self.destinations.start()
         self.ready = True
@@ -114,6 +128,8 @@ class Runtime:
         await self.pipeline.stop()
         if self._pipeline_task is not None:
             await self._pipeline_task
+        if self.audiences is not None:
+            await self.audiences.stop()
         if self.identity is not None:
             await self.identity.stop()
         await self.destinations.stop()

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose ``X-Forwarded-For`` is believed when filling ``context.ip``."""
 
+    audiences_time_recheck_s: float = Field(default=300.0, gt=0)
+    """How often real-time audiences whose result can change with time alone are re-checked."""
     destinations_allow_private_urls: bool = False
     """Let destinations send to loopback, link-local and private addresses (off: a webhook
     URL must not reach into the server's own network)."""

@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from shoal import __version__
+from shoal.cli import audiences as audiences_cli
 from shoal.cli import destinations, members, plans, setup, sources, tail, usecases
 from shoal.cli import identity as identity_cli
 from shoal.cli import profiles as profiles_cli
@@ -44,8 +45,11 @@ app.add_typer(setup.app, name="setup")
 app.add_typer(plans.app, name="plan")
 app.add_typer(members.app, name="member")
 app.add_typer(destinations.app, name="destination")
+app.add_typer(destinations.app, name="destinations", hidden=True)  # the plural works too
 app.add_typer(profiles_cli.app, name="profile")
 app.add_typer(identity_cli.app, name="identity")
+app.add_typer(audiences_cli.app, name="audience")
+app.add_typer(audiences_cli.app, name="audiences", hidden=True)
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")

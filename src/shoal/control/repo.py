@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from shoal.control import tables as t
 from shoal.control.secrets import hash_token, new_api_token, new_id, new_write_key
 
-SOURCE_TYPES = ("website", "mobile", "server", "http")
+SOURCE_TYPES = ("website", "mobile", "server", "http", "audiences")
 ENVIRONMENTS = ("dev", "prod")
 ROLES = ("owner", "member")
 

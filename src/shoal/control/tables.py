@@ -252,3 +252,84 @@ computed_traits = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- audiences (revision 0007) -------------------------------------------------------------
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), nullable=False),
+    Column("environment", String(10), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("collection", String(100), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("refresh", String(20), nullable=False),
+    Column("interval_s", Integer, nullable=False),
+    Column("emit_events", Boolean, nullable=False),
+    Column("hidden_from", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("size", BigInteger),
+    Column("computed_at", DateTime(timezone=True)),
+    Column("created_by", String(40)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "environment", "key", name="uq_audience_key"),
+)
+
+audience_versions = Table(
+    "audience_versions",
+    metadata,
+    Column("audience_id", String(40), ForeignKey("audiences.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_by", String(40)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+object_collections = Table(
+    "object_collections",
+    metadata,
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), primary_key=True),
+    Column("environment", String(10), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("id_property", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- the web app: sessions and the delivery dashboard's history (revision 0008) ---------------
+
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    # The SHA-256 of the cookie's token: a leaked database holds no working session.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ui_sessions_expires", "expires_at"),
+    Index("ix_ui_sessions_user", "user_id"),
+)
+
+ui_delivery_samples = Table(
+    "ui_delivery_samples",
+    metadata,
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("filtered", BigInteger, nullable=False),
+    Column("retrying", Integer, nullable=False),
+)

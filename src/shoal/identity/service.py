@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from shoal.control.repo import ControlPlane
@@ -31,6 +32,9 @@ class IdentityService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_window_refresh = 0.0
+        self.listeners: list[Callable[[str, set[int]], None]] = []
+        """Told ``(space, canonical pks)`` of profiles whose events, traits, merges or
+        computed traits changed (audiences re-check them)."""
         self.stage = IdentityStage(self.store, self.rules_for, self._mark_dirty)
 
     async def start(self) -> None:
@@ -117,9 +121,23 @@ class IdentityService:
 
     def _mark_dirty(self, changes: RoundChanges) -> None:
         find = self.stage.graph.find
+        touched: dict[str, set[int]] = {}
         for space, pk, _event in changes.timeline:
-            self._dirty.setdefault(space, set()).add(find(pk))
+            touched.setdefault(space, set()).add(find(pk))
+        for profile in changes.profiles.values():
+            touched.setdefault(profile.space, set()).add(find(profile.pk))
+        for merge in changes.merges:
+            # The merged profile is no longer canonical: audiences drop it.
+            touched.setdefault(merge.space, set()).add(merge.from_pk)
+        for space, pks in touched.items():
+            self._dirty.setdefault(space, set()).update(pks)
         self._wake.set()
+        self._notify(touched)
+
+    def _notify(self, touched: dict[str, set[int]]) -> None:
+        for listener in self.listeners:
+            for space, pks in touched.items():
+                listener(space, pks)
 
     async def _definitions(self) -> dict[tuple[str, str], list[ComputedTrait]]:
         if self._traits is None:
@@ -179,11 +197,14 @@ class IdentityService:
             dirty, self._dirty = self._dirty, {}
             try:
                 definitions = await self._definitions()
+                refreshed: dict[str, set[int]] = {}
                 for (workspace_id, environment), traits in definitions.items():
                     space = space_of(workspace_id, environment)
                     pks = dirty.get(space)
                     if pks:
                         await self.refresh(space, traits, sorted(pks))
+                        refreshed[space] = pks
+                self._notify(refreshed)
                 await self._refresh_windows(definitions)
             except asyncio.CancelledError:
                 raise

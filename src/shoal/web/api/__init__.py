@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from shoal.web.api import (
+    audiences,
     catalog,
     computed_traits,
     destinations,
@@ -28,5 +29,6 @@ api_router.include_router(identity.router)
 api_router.include_router(profiles.router)
 api_router.include_router(computed_traits.router)
 api_router.include_router(destinations.router)
+api_router.include_router(audiences.router)
 
 __all__ = ["api_router"]

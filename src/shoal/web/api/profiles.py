@@ -295,3 +295,34 @@ async def merges(
             for r in records
         ]
     }
+
+
+@router.get("/audiences")
+async def audiences(
+    space: str, collection: Collection, external_id: str, runtime: RuntimeDep, user: UserDep
+) -> dict[str, Any]:
+    """The audiences the profile is currently in (as of each audience's last refresh), with
+    when it entered, plus its static lists and tags."""
+    service = identity_of(runtime)
+    scope, profile = await _profile(
+        service, user.workspace_id, space, collection, external_id, details=False
+    )
+    if runtime.audiences is None:
+        return {"data": [], "lists": []}
+    found = runtime.audiences
+    visible = {a.key: a for a in found.visible(user, space)}
+    memberships = await found.profile_audiences(scope, profile.pk)
+    lists = await found.members.lists_of(scope, profile.pk)
+    return {
+        "data": [
+            {
+                "key": m["key"],
+                "id": visible[m["key"]].id,
+                "name": visible[m["key"]].name,
+                "entered_at": _iso(m["entered_at"]),
+            }
+            for m in memberships
+            if m["key"] in visible
+        ],
+        "lists": [{"kind": kind, "name": name} for kind, name in lists],
+    }

@@ -14,6 +14,8 @@ from shoal.web.api.deps import RuntimeDep, UserDep
 router = APIRouter(prefix="/sources", tags=["sources"])
 
 SourceType = Literal["website", "mobile", "server", "http"]
+ShownType = Literal["website", "mobile", "server", "http", "audiences"]
+"""Sources Shoal creates itself (the space's Audiences source) have a type of their own."""
 Environment = Literal["dev", "prod"]
 
 
@@ -49,7 +51,7 @@ class SourceOut(BaseModel):
     id: str
     workspace_id: str
     name: str
-    type: SourceType
+    type: ShownType
     environment: Environment
     write_key: str
     enabled: bool

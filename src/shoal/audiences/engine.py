@@ -1,0 +1,287 @@
+"""Keeping audiences current: real-time re-checks, scheduled refreshes, recorded changes.
+
+* **Real time.** Identity resolution tells the engine which profiles a round touched; after
+  a short debounce, every real-time audience of that space is re-evaluated for just those
+  profiles (and, for account conditions, the profiles linked to them), in dependency order
+  so an audience built on another sees its fresh membership.
+* **Schedule.** A one-second tick refreshes, one at a time, every audience that is due: never
+  computed, a scheduled audience past its interval, or a real-time audience whose result can
+  change with the passing of time alone (re-checked every ``time_recheck_s``).
+* **Changes.** Entered/exited profiles are recorded with the definition version, a size
+  point is added, and (for users and accounts) ``Audience Entered``/``Audience Exited`` track
+  calls and an identify/group call setting the boolean trait named after the audience go
+  into the pipeline like any received event, from the space's "Audiences" source.
+
+A refresh computes its changes on a reader cursor and applies them in one short write, so
+ingestion never waits for an audience query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.audiences import model
+from shoal.audiences.compiler import compile_changes
+from shoal.audiences.embedded import embedded_schema
+from shoal.audiences.emit import Emitter
+from shoal.audiences.members import MembershipStore
+from shoal.audiences.repo import Audience, AudienceRepo
+from shoal.identity.stage import space_of
+
+log = logging.getLogger("shoal.audiences")
+_RETRY_AFTER_ERROR_S = 60.0
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one refresh did."""
+
+    entered: int
+    exited: int
+    size: int
+    full: bool
+    seconds: float
+
+
+def space_for(audience: Audience) -> str:
+    """The identity space an audience is evaluated in."""
+    return space_of(audience.workspace_id, audience.environment)
+
+
+def ordered(audiences: list[Audience]) -> list[Audience]:
+    """Audiences with those they depend on first (definitions without cycles)."""
+    by_key = {(a.workspace_id, a.environment, a.key): a for a in audiences}
+    done: dict[str, Audience] = {}
+
+    def visit(a: Audience, depth: int) -> None:
+        if a.id in done or depth > len(audiences):
+            return
+        for ref in model.references(model.from_json(a.definition)):
+            dep = by_key.get((a.workspace_id, a.environment, ref))
+            if dep is not None:
+                visit(dep, depth + 1)
+        done[a.id] = a
+
+    for a in audiences:
+        visit(a, 0)
+    return list(done.values())
+
+
+class AudienceEngine:
+    """Runs refreshes; see the module docstring."""
+
+    def __init__(
+        self,
+        repo: AudienceRepo,
+        members: MembershipStore,
+        emitter: Emitter,
+        *,
+        time_recheck_s: float = 300.0,
+        debounce_s: float = 0.05,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.repo = repo
+        self.members = members
+        self.emitter = emitter
+        self.time_recheck_s = time_recheck_s
+        self.debounce_s = debounce_s
+        self.tick_s = tick_s
+        self._dirty: dict[str, set[int]] = {}
+        self._wake = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._failed_at: dict[str, float] = {}
+        self._last_full: dict[str, float] = {}
+        self._cache: list[Audience] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.busy = False
+
+    async def start(self) -> None:
+        """Create the tables and start the real-time and schedule loops."""
+        await self.members.start()
+        self._tasks = [
+            asyncio.create_task(self._realtime_loop(), name="shoal-audiences-realtime"),
+            asyncio.create_task(self._schedule_loop(), name="shoal-audiences-schedule"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops (a refresh in progress is abandoned; its changes were not applied)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def touched(self, space: str, pks: set[int]) -> None:
+        """Identity's listener: these canonical profiles of ``space`` changed."""
+        self._dirty.setdefault(space, set()).update(pks)
+        self._wake.set()
+
+    def invalidate(self) -> None:
+        """Definitions changed: reload them on the next pass."""
+        self._cache = None
+
+    def audiences(self) -> list[Audience]:
+        """Every audience, dependencies first (cached until ``invalidate``)."""
+        if self._cache is None:
+            self._cache = ordered(self.repo.all())
+        return self._cache
+
+    def pending(self) -> bool:
+        """Whether touched profiles still wait for a real-time pass."""
+        return bool(self._dirty) or self._wake.is_set() or self.busy
+
+    # -- refreshing -----------------------------------------------------------------------
+
+    async def refresh(self, audience: Audience, only: list[int] | None = None) -> Outcome:
+        """Evaluate an audience (all profiles, or ``only``) and record what changed.
+
+        Errors are stored on the audience (status ``error``) and raised again."""
+        lock = self._locks.setdefault(audience.id, asyncio.Lock())
+        async with lock:
+            started = time.perf_counter()
+            full = only is None
+            space = space_for(audience)
+            try:
+                node = model.from_json(audience.definition)
+                objects = await asyncio.to_thread(
+                    self.repo.object_collections, audience.workspace_id, audience.environment
+                )
+                at = now_ms()
+                sql = compile_changes(
+                    node, audience.collection, space, at, "duckdb", audience.key,
+                    embedded_schema(objects), only,
+                )  # fmt: skip
+                entered, exited = await self.members.changes(sql)
+                size = await self.members.apply(
+                    space, audience.key, audience.version, entered, exited, at, full
+                )
+            except Exception as exc:
+                self._failed_at[audience.id] = time.monotonic()
+                message = f"{type(exc).__name__}: {exc}"
+                await asyncio.to_thread(
+                    self.repo.record_refresh, audience.id, status="error", error=message, size=None
+                )
+                self.invalidate()
+                raise
+            self._failed_at.pop(audience.id, None)
+            if full:
+                self._last_full[audience.id] = time.time()
+            if full or audience.status != "ready" or entered or exited:
+                await asyncio.to_thread(
+                    self.repo.record_refresh, audience.id, status="ready", error=None, size=size
+                )
+                self.invalidate()
+        if entered or exited:
+            await self.emitter.emit(audience, entered, exited, at)
+            self._propagate(audience, [*entered, *exited])
+        return Outcome(len(entered), len(exited), size, full, time.perf_counter() - started)
+
+    def _propagate(self, audience: Audience, pks: list[int]) -> None:
+        """Audiences built on this one re-check the profiles that moved."""
+        for other in self.audiences():
+            if other.id == audience.id or other.workspace_id != audience.workspace_id:
+                continue
+            if other.environment != audience.environment:
+                continue
+            if audience.key in model.references(model.from_json(other.definition)):
+                self.touched(space_for(other), set(pks))
+
+    # -- loops -------------------------------------------------------------------------------
+
+    async def _realtime_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self.busy = True
+            try:
+                await asyncio.sleep(self.debounce_s)
+                dirty, self._dirty = self._dirty, {}
+                for space, pks in dirty.items():
+                    await self._realtime_pass(space, pks)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a real-time audience pass failed; the audiences show the error")
+            finally:
+                self.busy = False
+
+    async def _realtime_pass(self, space: str, pks: set[int]) -> None:
+        targets = [
+            a
+            for a in self.audiences()
+            if a.refresh == "realtime" and a.status in ("ready", "error") and space_for(a) == space
+        ]
+        if not targets:
+            return
+        expanded = await self._with_links(space, pks, targets)
+        only = sorted(expanded)
+        for audience in targets:
+            if audience.collection not in (model.USERS, model.ACCOUNTS):
+                continue  # objects are not identity profiles: their schedule keeps them current
+            try:
+                await self.refresh(audience, only)
+            except Exception:
+                log.warning("real-time refresh of audience %s failed", audience.key, exc_info=True)
+
+    async def _with_links(self, space: str, pks: set[int], targets: list[Audience]) -> set[int]:
+        linked = any(
+            isinstance(n, model.Account | model.Users)
+            for a in targets
+            for n in model.walk(model.from_json(a.definition))
+        )
+        if not linked or not pks:
+            return pks
+        rows = await self.members.linked(space, sorted(pks))
+        return pks | rows
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                for audience in self.audiences():
+                    if self._due(audience):
+                        try:
+                            await self.refresh(audience)
+                        except Exception:
+                            log.warning(
+                                "refresh of audience %s failed", audience.key, exc_info=True
+                            )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the audience schedule failed; retrying on the next tick")
+
+    def _due(self, audience: Audience) -> bool:
+        failed = self._failed_at.get(audience.id)
+        if failed is not None and time.monotonic() - failed < _RETRY_AFTER_ERROR_S:
+            return False
+        if audience.computed_at is None or audience.status == "pending":
+            return True
+        last_full = self._last_full.get(audience.id, audience.computed_at.timestamp())
+        age = time.time() - last_full
+        if audience.refresh == "scheduled":
+            return age >= audience.interval_s
+        if audience.collection not in (model.USERS, model.ACCOUNTS):
+            return age >= min(audience.interval_s, self.time_recheck_s)
+        return age >= self.time_recheck_s and model.time_dependent(
+            model.from_json(audience.definition)
+        )
+
+
+def describe(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as the API shows it."""
+    return {
+        "entered": outcome.entered,
+        "exited": outcome.exited,
+        "size": outcome.size,
+        "full": outcome.full,
+        "seconds": round(outcome.seconds, 3),
+    }
