@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,37 @@ async def test_pipeline_keeps_values_current(tmp_path: Path) -> None:
                           property="color"),
         )  # fmt: skip
         assert "fav" not in await svc.store.computed(SPACE, pk or 0)
+
+
+async def test_account_traits_aggregate_the_accounts_users(tmp_path: Path) -> None:
+    now = wall_ms()
+    async with identity(tmp_path) as svc:
+        await svc.create_trait(
+            WS, "dev",
+            ComputedTrait(key="account_revenue", type="sum", event="Order Completed",
+                          property="revenue", collection="accounts"),
+        )  # fmt: skip
+        await svc.create_trait(
+            WS, "dev", ComputedTrait(key="orders", type="event_counter", event="Order Completed")
+        )
+        await svc.stage.process(
+            [
+                event("group", userId="a", groupId="acme", ts=now - 3 * DAY),
+                event("group", userId="b", groupId="acme", ts=now - 3 * DAY),
+                event("group", userId="c", groupId="other", ts=now - 3 * DAY),
+                _order("a", now - 2 * DAY, revenue=10),
+                _order("b", now - DAY, revenue=32.5),
+                _order("c", now - DAY, revenue=99),
+            ]
+        )
+        # The pipeline's updater recomputes the touched profiles and their accounts.
+        for _ in range(100):
+            if not svc.computing():
+                break
+            await asyncio.sleep(0.05)
+        acme = await svc.store.canonical(SPACE, "accounts", "group_id", "acme")
+        user = await svc.store.canonical(SPACE, "users", "user_id", "a")
+        acme_values = {k: v[0] for k, v in (await svc.store.computed(SPACE, acme or 0)).items()}
+        user_values = {k: v[0] for k, v in (await svc.store.computed(SPACE, user or 0)).items()}
+        assert acme_values == {"account_revenue": 42.5}
+        assert user_values == {"orders": 1}

@@ -157,6 +157,9 @@ def computed_create(
     event: Annotated[str, typer.Option("--event", help="Event name, e.g. Order Completed.")],
     prop: Annotated[str | None, typer.Option("--property")] = None,
     window_days: Annotated[int | None, typer.Option("--window-days")] = None,
+    collection: Annotated[
+        str, typer.Option("--collection", help="users, or accounts (over their users' events)")
+    ] = "users",
     filters: Annotated[
         str | None, typer.Option("--filters", help='JSON list: [{"property","operator","value"}]')
     ] = None,
@@ -166,7 +169,7 @@ def computed_create(
     as_json: JsonOption = False,
 ) -> None:
     """Define a computed trait; existing profiles are computed at once."""
-    body: dict[str, Any] = {"key": key, "type": kind, "event": event}
+    body: dict[str, Any] = {"key": key, "type": kind, "event": event, "collection": collection}
     if prop:
         body["property"] = prop
     if window_days:

@@ -60,6 +60,11 @@ class ComputedTrait(BaseModel):
     window_days: int | None = Field(default=None, ge=1, le=3650)
     filters: list[PropertyFilter] = Field(default_factory=list, max_length=20)
     description: str = Field(default="", max_length=2000)
+    collection: Literal["users", "accounts"] = Field(
+        default="users",
+        description="users: over the user's events; accounts: over the events of every user "
+        "linked to the account (as Segment's account-level computed traits).",
+    )
 
     @model_validator(mode="after")
     def _needs_property(self) -> ComputedTrait:
@@ -120,10 +125,25 @@ def compute_sql(
 ) -> tuple[str, list[Any]]:
     """SQL returning ``(canonical_pk, value_json)`` for the given profiles (all if ``None``)."""
     params: list[Any] = [space]
-    members = "SELECT pk AS member, canonical FROM identity_profiles WHERE space = ?"
-    if pks is not None:
-        members += " AND canonical IN (SELECT unnest(?::BIGINT[]))"
-        params.append(pks)
+    if trait.collection == "accounts":
+        # Every profile merged into a user linked to the account counts for the account.
+        members = (
+            "SELECT DISTINCT m.pk AS member, a.canonical FROM identity_links l "
+            "JOIN identity_profiles u ON u.pk = l.user_pk "
+            "JOIN identity_profiles m ON m.canonical = u.canonical "
+            "JOIN identity_profiles a ON a.pk = l.account_pk WHERE l.space = ?"
+        )
+        if pks is not None:
+            members += " AND a.canonical IN (SELECT unnest(?::BIGINT[]))"
+            params.append(pks)
+    else:
+        members = (
+            "SELECT pk AS member, canonical FROM identity_profiles "
+            "WHERE space = ? AND collection = 'users'"
+        )
+        if pks is not None:
+            members += " AND canonical IN (SELECT unnest(?::BIGINT[]))"
+            params.append(pks)
     value = "NULL"
     if trait.property:
         fn = "json_extract_string" if trait.type not in ("first", "last") else "json_extract"

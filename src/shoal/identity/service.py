@@ -32,6 +32,7 @@ class IdentityService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_window_refresh = 0.0
+        self._busy = False
         self.listeners: list[Callable[[str, set[int]], None]] = []
         """Told ``(space, canonical pks)`` of profiles whose events, traits, merges or
         computed traits changed (audiences re-check them)."""
@@ -195,15 +196,21 @@ class IdentityService:
             self._wake.clear()
             await asyncio.sleep(0.2)  # gather a few rounds into one recomputation
             dirty, self._dirty = self._dirty, {}
+            self._busy = True
             try:
                 definitions = await self._definitions()
                 refreshed: dict[str, set[int]] = {}
                 for (workspace_id, environment), traits in definitions.items():
                     space = space_of(workspace_id, environment)
                     pks = dirty.get(space)
-                    if pks:
-                        await self.refresh(space, traits, sorted(pks))
-                        refreshed[space] = pks
+                    if not pks:
+                        continue
+                    users, accounts = await self._targets(space, pks)
+                    for collection, targets in (("users", users), ("accounts", accounts)):
+                        chosen = [t for t in traits if t.collection == collection]
+                        if chosen and targets:
+                            await self.refresh(space, chosen, sorted(targets))
+                            refreshed.setdefault(space, set()).update(targets)
                 self._notify(refreshed)
                 await self._refresh_windows(definitions)
             except asyncio.CancelledError:
@@ -212,6 +219,31 @@ class IdentityService:
                 log.exception("computing traits failed; retrying with the next round")
                 for space, pks in dirty.items():
                     self._dirty.setdefault(space, set()).update(pks)
+            finally:
+                self._busy = False
+
+    async def _targets(self, space: str, pks: set[int]) -> tuple[set[int], set[int]]:
+        """The canonical users among ``pks``, and the accounts among them or linked to them
+        (an account's traits aggregate its users' events)."""
+
+        def run(cur: Any) -> list[tuple[int, str]]:
+            rows: list[tuple[int, str]] = cur.execute(
+                "WITH d AS (SELECT unnest(?::BIGINT[]) AS pk) "
+                "SELECT canonical, collection FROM identity_profiles "
+                "WHERE pk IN (SELECT pk FROM d) AND canonical = pk "
+                "UNION SELECT a.canonical, 'accounts' FROM identity_links l "
+                "JOIN identity_profiles u ON u.pk = l.user_pk "
+                "JOIN identity_profiles a ON a.pk = l.account_pk "
+                "WHERE l.space = ? AND u.canonical IN (SELECT pk FROM d)",
+                [sorted(pks), space],
+            ).fetchall()
+            return rows
+
+        users: set[int] = set()
+        accounts: set[int] = set()
+        for pk, collection in await self.store.store.run_read(run):
+            (users if collection == "users" else accounts).add(int(pk))
+        return users, accounts
 
     async def _refresh_windows(
         self, definitions: dict[tuple[str, str], list[ComputedTrait]]
@@ -227,7 +259,7 @@ class IdentityService:
 
     def computing(self) -> bool:
         """Whether computed traits still wait for a recomputation."""
-        return bool(self._dirty) or self._wake.is_set()
+        return bool(self._dirty) or self._wake.is_set() or self._busy
 
     def resolve_space(self, workspace_id: str, environment: str) -> str:
         """The internal space of a workspace environment (``NotFound`` for anything else)."""

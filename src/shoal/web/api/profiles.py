@@ -105,6 +105,12 @@ async def traits(
         values = {k: (v[0], v[1]) for k, v in profile.traits.items() if v[0] is not None}
     if class_ in (None, "computed_trait"):
         values.update(await service.store.computed(scope, profile.pk))
+    if class_ == "audience" and runtime.audiences is not None:
+        # Audience traits: true for each audience the profile is in (Segment's class).
+        visible = {a.key for a in runtime.audiences.visible(user, space)}
+        for found in await runtime.audiences.profile_audiences(scope, profile.pk):
+            if found["key"] in visible:
+                values[found["key"]] = (True, found["entered_at"])
     wanted = set(_split(include))
     keys = sorted(k for k in values if (not wanted or k in wanted) and (next is None or k > next))
     page = keys[:limit]
