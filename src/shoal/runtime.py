@@ -80,6 +80,7 @@ class Runtime:
                 self.identity,
                 time_recheck_s=settings.audiences_time_recheck_s,
             )
+            self.destinations.activation.attach(self.audiences)
         # The guided setup's Unify and republish steps use identity resolution.
         self.setup = SetupService(
             self.control, self.plans, self.store, self.destinations, self.identity

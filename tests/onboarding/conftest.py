@@ -1,4 +1,5 @@
-"""A control plane, an event store, destinations, identity and the setup service, per test."""
+"""A control plane, an event store, destinations, identity and the setup service, per test;
+audiences too, for the tests that ask for them."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from shoal.audiences.members import MembershipStore
+from shoal.audiences.service import AudienceService
 from shoal.control import ControlPlane, User
 from shoal.destinations.service import DestinationService
 from shoal.identity import IdentityService
 from shoal.onboarding import SetupService
 from shoal.pipeline import EventHub
 from shoal.plans import PlanService
+from shoal.queue import open_queue
 from shoal.settings import Settings
 from shoal.store.duckdb import DuckDBStore
 
@@ -57,6 +61,21 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await destinations.stop()
         await store.close()
         control.close()
+
+
+@pytest.fixture
+async def audiences(world: World, tmp_path: Path) -> AsyncIterator[AudienceService]:
+    """The audience service over the world's identity resolution, as the runtime builds it
+    (its emitted Audience Entered/Exited events go to a real SQLite queue)."""
+    queue = open_queue(f"sqlite:///{tmp_path / 'queue.db'}")
+    await queue.start()
+    service = AudienceService(world.control, MembershipStore(world.store), queue, world.identity)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+        await queue.close()
 
 
 def walk_to_review(world: World, goal: str = "optimize-advertising") -> None:

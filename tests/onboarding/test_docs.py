@@ -49,6 +49,17 @@ def test_doc_examples_run_in_order(shoal: ShoalServer) -> None:
     dev = shoal.api("GET", "/spaces/dev/identity").json()
     prod = shoal.api("GET", "/spaces/prod/identity").json()
     assert dev["saved"] and prod["identifiers"] == dev["identifiers"], "republished to prod"
+    audiences = shoal.api("GET", "/audiences").json()["audiences"]
+    assert sorted((a["space"], a["key"]) for a in audiences) == [
+        ("dev", "abandoned_checkouts"),
+        ("dev", "repeat_buyers"),
+        ("prod", "abandoned_checkouts"),
+        ("prod", "repeat_buyers"),
+    ], "the suggested and the typed audience, created in dev and imported into prod"
     status = runner.invoke(app, ["setup", "status"], env=env).stdout
     assert "dev identifiers: 1. user_id (limit 1, ever), 2. email (limit 5, ever)" in status
     assert "Prod has the same identity rules as dev." in status
+    assert "dev audience Repeat buyers (repeat_buyers): event('Order Completed').count() >= 2" in (
+        status
+    )
+    assert "audiences: Prod has every dev audience. (2 imported by the setup)" in status

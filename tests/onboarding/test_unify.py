@@ -83,10 +83,11 @@ async def test_unify_then_republish_after_prod_is_verified(world: World) -> None
     assert world.identity.settings(ws, "prod") == (dev, True)
     republish = (await _steps(world))["republish"]
     assert republish["status"] == "done" and republish["identity_rules"]["in_sync"] is True
+    # This setup service was given no audience service: the audience part says so.
     assert republish["audiences"] == {
         "available": False,
         "waits_for": "audiences",
-        "message": caps.REPUBLISH_AUDIENCES.message,
+        "message": caps.REPUBLISH_AUDIENCES_MISSING.message,
     }
 
     # Dev changes after the import: the step asks for another one.
@@ -125,6 +126,8 @@ async def test_without_identity_resolution_the_steps_say_so(world: World) -> Non
     for step_id in ("unify_identifiers", "republish"):
         assert steps[step_id]["status"] == "unavailable"
         assert steps[step_id]["message"] == caps.IDENTITY_MISSING.message
+    assert steps["engage_audience"]["status"] == "unavailable"
+    assert steps["engage_audience"]["message"] == caps.AUDIENCES_MISSING.message
     assert steps["republish"]["audiences"]["available"] is False
     with _refused("not_available", 409):
         await setup.add_identifiers(world.owner)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,9 @@ class AudienceEngine:
         self._cache: list[Audience] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.busy = False
+        self.listeners: list[Callable[[Audience, Sequence[int], Sequence[int]], None]] = []
+        """Told ``(audience, entered, exited)`` after a refresh applied changes (list syncs
+        wake on it)."""
 
     async def start(self) -> None:
         """Create the tables and start the real-time and schedule loops."""
@@ -180,6 +184,8 @@ class AudienceEngine:
                 )
                 self.invalidate()
         if entered or exited:
+            for listener in self.listeners:
+                listener(audience, entered, exited)
             await self.emitter.emit(audience, entered, exited, at)
             self._propagate(audience, [*entered, *exited])
         return Outcome(len(entered), len(exited), size, full, time.perf_counter() - started)

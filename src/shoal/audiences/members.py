@@ -102,8 +102,9 @@ class MembershipStore:
                 if entered or exited:
                     # ``seq`` orders every change of every audience: activations read the
                     # history after the last seq they delivered.
+                    # fetchall: an unfinished result would block the appender below.
                     last = con.execute("SELECT coalesce(max(seq), 0) FROM audience_history")
-                    first = int(last.fetchone()[0]) + 1  # type: ignore[index]
+                    first = int(last.fetchall()[0][0]) + 1
                     changes = [(pk, "entered") for pk in entered] + [
                         (pk, "exited") for pk in exited
                     ]

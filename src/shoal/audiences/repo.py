@@ -62,6 +62,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Row:
+    """A plain mapping dressed as a result row (``_audience`` reads ``_mapping``)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+
+
 def _audience(row: Any) -> Audience:
     values = dict(row._mapping)
     for key in ("computed_at", "created_at", "updated_at"):
@@ -168,9 +175,20 @@ class AudienceRepo:
             conds.append(a.c.workspace_id == workspace_id)
         if environment is not None:
             conds.append(a.c.environment == environment)
-        query = select(a).where(and_(*conds)).order_by(a.c.created_at, a.c.id)
+        v = t.audience_versions
+        joined = a.outerjoin(v, and_(v.c.audience_id == a.c.id, v.c.version == a.c.version))
+        query = select(a, v.c.text.label("current_text")).select_from(joined)
+        if conds:
+            query = query.where(*conds)
+        out = []
         with self.engine.connect() as conn:
-            return [_audience(row) for row in conn.execute(query)]
+            for row in conn.execute(query.order_by(a.c.created_at, a.c.id)):
+                values = dict(row._mapping)
+                text = values.pop("current_text")
+                audience = _audience(_Row(values))
+                audience.text = text or ""
+                out.append(audience)
+        return out
 
     def delete(self, audience: Audience) -> None:
         """Remove an audience and its versions."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shoal.cli import audience_destinations
 from shoal.cli.client import Client
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, table
@@ -226,3 +227,6 @@ def history(
         return
     table(found["changes"], ("at", "change", "profile", "version"), title="Changes")
     table(found["sizes"], ("measured_at", "size", "entered", "exited", "version"), title="Size")
+
+
+audience_destinations.register(app)  # connect, connections, disconnect, replay

@@ -35,18 +35,44 @@ def _env_line(env: str, entry: dict[str, Any]) -> str:
     return text + (f" ([red]{'; '.join(problems)}[/red])" if problems else " [green]ok[/green]")
 
 
-def _print_identity(step: dict[str, Any]) -> None:
-    """The dev identifiers of the Unify step; both parts of the republish step."""
+def _size(audience: dict[str, Any]) -> str:
+    status = str(audience["status"])
+    return status if audience["size"] is None else f"{status}, {audience['size']} member(s)"
+
+
+def _print_activation(step: dict[str, Any]) -> None:
+    """The dev identifiers of the Unify step; the suggested and dev audiences of the Engage
+    step; both parts of the republish step."""
     if step["id"] == "unify_identifiers" and step.get("identifiers"):
         listed = ", ".join(
             f"{r['priority']}. {r['type']} (limit {r['limit']}, {r['window']})"
             for r in step["identifiers"]
         )
         console.print(f"     dev identifiers: {listed}")
+    if step["id"] == "engage_audience" and step.get("available"):
+        suggestion = step.get("suggestion")
+        if suggestion and not suggestion["exists"]:
+            console.print(
+                f"     suggested: {suggestion['name']}: {suggestion['definition']}",
+                markup=False,
+            )
+        for audience in step["audiences"]:
+            console.print(
+                f"     dev audience {audience['name']} ({audience['key']}): {audience['text']} "
+                f"[{_size(audience)}]",
+                markup=False,
+            )
     if step["id"] == "republish" and "identity_rules" in step:
         console.print(f"     identity rules: {step['identity_rules']['message']}")
     if step["id"] == "republish" and "audiences" in step:
-        console.print(f"     audiences: [dim]{step['audiences']['message']}[/dim]")
+        part = step["audiences"]
+        if not part["available"]:
+            console.print(f"     audiences: [dim]{part['message']}[/dim]")
+        else:
+            counts = f"{part['imported']} imported by the setup"
+            if part["already_in_prod"]:
+                counts += f", {part['already_in_prod']} already in prod (left alone)"
+            console.print(f"     audiences: {part['message']} ({counts})")
 
 
 def _print(state: dict[str, Any]) -> None:
@@ -75,10 +101,14 @@ def _print(state: dict[str, Any]) -> None:
                 f"     {dest['environment']} destination {dest['name']} ({dest['title']}, "
                 f"{dest['category']}) {dest['id']}"
             )
+        for kind in step.get("recommended", []) if step["id"] == "dev_sources" else []:
+            # As the web checklist's chips do: each recommended type, and why one is missing.
+            offered = kind["shoal_type"] or f"not available ({kind['message']})"
+            console.print(f"     recommended {kind['type']}: {offered}")
         for kind in step.get("recommended", []) if step["id"] == "dev_destinations" else []:
             offered = ", ".join(a["name"] for a in kind["adapters"])
             console.print(f"     recommended {kind['type']}: {offered or kind['message']}")
-        _print_identity(step)
+        _print_activation(step)
     progress = state["progress"]
     if progress["events"] and state["use_case_locked"]:
         console.print("[bold]Suggested events[/bold]")
@@ -236,11 +266,34 @@ def add_identifiers(
     _done(_call("POST", "/setup/unify/default-identifiers", None, url, token), as_json)
 
 
+@app.command("engage")
+def engage(
+    name: Annotated[
+        str | None, typer.Option("--name", help="The audience's name; default: the suggestion's.")
+    ] = None,
+    definition: Annotated[
+        str | None,
+        typer.Option(
+            "--definition",
+            help="The text form, e.g. \"event('Order Completed').count() >= 2\"; "
+            "default: the suggestion's.",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Engage: create an audience in dev, by default the one suggested for the use case
+    (see `shoal setup status`)."""
+    body = {k: v for k, v in (("name", name), ("definition", definition)) if v is not None}
+    _done(_call("POST", "/setup/engage", body or None, url, token), as_json)
+
+
 @app.command("republish")
 def republish(
     url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False
 ) -> None:
-    """Import the dev identity rules into prod (audiences: not yet, Shoal has none)."""
+    """Import the dev identity rules and the dev audiences prod lacks into prod."""
     _done(_call("POST", "/setup/republish", None, url, token), as_json)
 
 

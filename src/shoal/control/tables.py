@@ -333,3 +333,61 @@ ui_delivery_samples = Table(
     Column("filtered", BigInteger, nullable=False),
     Column("retrying", Integer, nullable=False),
 )
+
+audience_destinations = Table(
+    "audience_destinations",
+    metadata,
+    # One row per audience connected to a list-sync destination: the vendor-side list it
+    # keeps in step, and how far through the audience's membership history it got.
+    Column(
+        "audience_id",
+        String(40),
+        ForeignKey("audiences.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("list_id", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # ``audience_history.seq`` of the last change fully synced (0: nothing yet).
+    Column("cursor", BigInteger, nullable=False),
+    # The window being synced, ``(cursor, window_end]``, and how many of its operations were
+    # accepted: a restart resumes there instead of sending them again.
+    Column("window_end", BigInteger),
+    Column("window_done", Integer, nullable=False),
+    Column("added", BigInteger, nullable=False),
+    Column("removed", BigInteger, nullable=False),
+    Column("last_synced_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)
+
+audience_destination_dead_letters = Table(
+    "audience_destination_dead_letters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "audience_id", String(40), ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "destination_id",
+        String(40),
+        ForeignKey("destinations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("operation", String(10), nullable=False),
+    Column("profile_ids", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("replay_requested_at", DateTime(timezone=True)),
+    Column("replayed_at", DateTime(timezone=True)),
+    Index("ix_audience_dead_letters_pair", "audience_id", "destination_id", "failed_at"),
+)

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from shoal.control import ControlPlane, User
 from shoal.control.repo import ENVIRONMENTS
 from shoal.destinations import configuration
+from shoal.destinations.activation import Activation
+from shoal.destinations.activation_repo import ActivationRepo
 from shoal.destinations.base import DestinationFactory
 from shoal.destinations.configuration import SettingsVault
 from shoal.destinations.crypto import KEY_FILE, SecretBox
@@ -70,13 +72,21 @@ class DestinationService:
             settings.destinations_poll_seconds,
             self.settings_of,
         )
+        # Audience list syncs share the HTTP client and the retry policy of delivery; the
+        # runtime attaches the audiences they sync (``activation.attach``).
+        self.activation = Activation(
+            ActivationRepo(control.engine), self.repo, self.settings_of, self.engine.context,
+            retry, settings.destinations_poll_seconds * 5,
+        )  # fmt: skip
 
     async def start(self) -> None:
-        """Start delivering for every enabled destination."""
+        """Start delivering for every enabled destination, and syncing audience lists."""
         await self.engine.start()
+        await self.activation.start()
 
     async def stop(self) -> None:
-        """Stop delivery and close connections."""
+        """Stop delivery and list syncs, and close connections."""
+        await self.activation.stop()
         await self.engine.stop()
         await self.http.close()
 

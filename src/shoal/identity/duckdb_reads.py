@@ -219,3 +219,17 @@ class DuckDBIdentityReads:
             return int(row[0]) if row else 0
 
         return await self.store.run_read(run)
+
+    async def recent_profiles(
+        self, space: str, collection: str, limit: int, offset: int = 0
+    ) -> list[Profile]:
+        def run(cur: duckdb.DuckDBPyConnection) -> list[Profile]:
+            rows = cur.execute(
+                f"SELECT {_PROFILE_COLUMNS} FROM identity_profiles WHERE space = ? "
+                "AND collection = ? AND canonical = pk ORDER BY updated_at DESC, pk "
+                "LIMIT ? OFFSET ?",
+                [space, collection, limit, offset],
+            ).fetchall()
+            return [profile_from_row(row) for row in rows]
+
+        return await self.store.run_read(run)

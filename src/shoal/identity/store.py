@@ -113,3 +113,9 @@ class IdentityStore(Protocol):
 
     async def count_profiles(self, space: str, collection: str) -> int:
         """How many canonical profiles a space has."""
+
+    async def recent_profiles(
+        self, space: str, collection: str, limit: int, offset: int = 0
+    ) -> list[Profile]:
+        """A page of a space's canonical profiles, most recently updated first (no
+        mappings)."""

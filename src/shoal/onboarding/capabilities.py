@@ -4,8 +4,10 @@ Destinations exist: the use case's recommended destination types (catalog catego
 as "Analytics") map to the adapters that declare that category, and eligibility counts the
 workspace's connected destinations. Identity resolution (Unify) exists wherever the event
 store is DuckDB: the setup adds default identifiers in dev and republishes identity rules
-to prod. Audiences (Engage) do not exist yet: their step, and the audience part of
-republishing, report ``"available": false`` with the messages below.
+to prod. Audiences (Engage) are evaluated over identity resolution's profiles, so they
+exist on the same servers: the setup creates an audience in dev and republishing imports
+the dev audiences into prod. Elsewhere those steps, and the audience part of republishing,
+report ``"available": false`` with the messages below.
 """
 
 from __future__ import annotations
@@ -49,21 +51,33 @@ IDENTITY_MISSING = Capability(
 )
 AUDIENCES = Capability(
     "audiences",
+    True,
+    "Create an audience in the dev space from your events and traits (the setup suggests "
+    "one for your use case); republishing imports the dev audiences into prod.",
+)
+AUDIENCES_MISSING = Capability(
+    "audiences",
     False,
-    "Creating an audience needs Engage (audiences), which Shoal does not have yet; this "
-    "step becomes available when audiences land.",
+    "Audiences are computed over the profiles identity resolution keeps in the DuckDB event "
+    "store, and this server runs another event store, so it has no Engage: start Shoal with "
+    "the DuckDB store to use it.",
 )
 REPUBLISH = Capability(
     "identity",
     True,
-    "Republishing imports the dev space's identity rules into prod (audiences are not "
-    "imported: Shoal has no audiences yet).",
+    "Republishing imports the dev space's identity rules and audiences into prod.",
 )
 REPUBLISH_AUDIENCES = Capability(
     "audiences",
+    True,
+    "Every dev audience is imported into prod with the same key, name, collection, "
+    "definition and refresh policy; audiences prod already has (by key) are left alone.",
+)
+REPUBLISH_AUDIENCES_MISSING = Capability(
+    "audiences",
     False,
-    "Audiences are not imported: Shoal has no audiences (Engage) yet, so there are none to "
-    "copy to prod. Identity rules are imported.",
+    "Audiences are not imported: this server has no audiences (they need the DuckDB event "
+    "store). Identity rules are imported.",
 )
 
 SOURCE_TYPES: dict[str, str | None] = {

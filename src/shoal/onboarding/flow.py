@@ -4,9 +4,14 @@ Pick a goal, pick a use case, acknowledge the dev/prod explanation, then the che
 review the suggested events (this locks the use case and creates the tracking plan),
 connect dev sources, connect dev destinations, publish to prod (sources and destinations)
 and verify that prod events really arrive; then, as seed 003 orders them, Unify (add the
-default identifiers in dev), Engage (not available: no audiences yet) and republish (import
-the identity rules into prod; see ``unify``). Only an owner may change the setup; a
-workspace that already has a source and a destination connected is not eligible to start.
+default identifiers in dev; see ``unify``), Engage (create an audience in dev, suggested
+for the use case; see ``engage``) and republish (import the identity rules and the
+audiences into prod). Only an owner may change the setup; a workspace that already has a
+source and a destination connected is not eligible to start.
+
+The audience service is passed to the Engage and republish actions (and to the view) by
+the caller, which holds the runtime's ``audiences``: it exists only where identity
+resolution does.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shoal.audiences.repo import Audience
+from shoal.audiences.service import AudienceService
 from shoal.catalog import BusinessGoal, CatalogLookupError, UseCase, load_catalog
 from shoal.control import ControlPlane, Source, User
 from shoal.destinations.repo import Destination
 from shoal.destinations.service import DestinationService
 from shoal.identity import IdentityService
 from shoal.onboarding import capabilities as caps
-from shoal.onboarding import publishing, unify
+from shoal.onboarding import engage, publishing, unify
 from shoal.onboarding.destinations import SetupDestinations
 from shoal.onboarding.errors import SetupError, not_ready
 from shoal.onboarding.repo import SetupRecord, SetupRepo, now
@@ -278,9 +285,25 @@ class SetupService:
         """Unify: add the default identifiers to the dev space (see ``unify``)."""
         return await asyncio.to_thread(unify.add_identifiers, self, user)
 
-    async def republish(self, user: User) -> SetupRecord:
-        """Republish: import the dev space's identity rules into prod (see ``unify``)."""
-        return await asyncio.to_thread(unify.republish, self, user)
+    async def create_audience(
+        self,
+        user: User,
+        audiences: AudienceService | None,
+        *,
+        name: str | None = None,
+        definition: str | dict[str, Any] | None = None,
+    ) -> tuple[SetupRecord, Audience]:
+        """Engage: create an audience in dev; the use case's suggestion fills in a missing
+        name or definition (see ``engage``)."""
+        return await engage.create_audience(self, user, audiences, name=name, definition=definition)
+
+    async def republish(self, user: User, audiences: AudienceService | None = None) -> SetupRecord:
+        """Republish: import the dev space's identity rules into prod (see ``unify``), then
+        the dev audiences prod lacks (see ``engage``), when this server has audiences."""
+        record = await asyncio.to_thread(unify.republish, self, user)
+        if audiences is not None:
+            record = await engage.import_audiences(self, user, audiences, record)
+        return record
 
     @staticmethod
     def _lookup(find: Callable[[], T]) -> T:

@@ -1,4 +1,11 @@
-"""The guided-setup row of a workspace (one per workspace) in the control plane."""
+"""The guided-setup row of a workspace (one per workspace) in the control plane.
+
+The ``prod_destinations`` JSON column holds every copy the setup made in prod: the
+destination pairs publishing made (``dev_destination_id``/``prod_destination_id``) and the
+audience pairs republishing made (``dev_audience_id``/``prod_audience_id``). Both are "a
+dev thing and its prod copy", and sharing the list spares a schema migration for one more
+list; ``_from_row`` tells them apart by their keys.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +48,14 @@ class PublishedDestination:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedAudience:
+    """A prod audience imported from a dev audience when republishing."""
+
+    dev_audience_id: str
+    prod_audience_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetupRecord:
     """Where a workspace is in the guided setup."""
 
@@ -60,6 +75,7 @@ class SetupRecord:
     publish_verified_at: datetime | None = None
     identifiers_added_at: datetime | None = None
     republished_at: datetime | None = None
+    prod_audiences: tuple[PublishedAudience, ...] = field(default=())
 
     @property
     def locked(self) -> bool:
@@ -85,8 +101,12 @@ def _from_row(row: Any) -> SetupRecord:
         values[key] = utc(values[key])
     values["dev_source_ids"] = tuple(values["dev_source_ids"] or ())
     values["prod_sources"] = tuple(PublishedSource(**p) for p in values["prod_sources"] or ())
+    copies = values["prod_destinations"] or ()
     values["prod_destinations"] = tuple(
-        PublishedDestination(**p) for p in values["prod_destinations"] or ()
+        PublishedDestination(**p) for p in copies if "dev_destination_id" in p
+    )
+    values["prod_audiences"] = tuple(
+        PublishedAudience(**p) for p in copies if "dev_audience_id" in p
     )
     return SetupRecord(**values)
 
@@ -101,7 +121,11 @@ def _to_row(record: SetupRecord) -> dict[str, Any]:
     values["prod_destinations"] = [
         {"dev_destination_id": p.dev_destination_id, "prod_destination_id": p.prod_destination_id}
         for p in record.prod_destinations
+    ] + [
+        {"dev_audience_id": p.dev_audience_id, "prod_audience_id": p.prod_audience_id}
+        for p in record.prod_audiences
     ]
+    del values["prod_audiences"]  # stored in the prod_destinations column (module docstring)
     return values
 
 

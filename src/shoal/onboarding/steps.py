@@ -1,18 +1,27 @@
-"""Entries of the setup view's ``steps``, and the "Activate your data" steps over identity.
+"""Entries of the setup view's ``steps``, and the "Activate your data" steps.
 
 Every step is ``{"id", "title", "status": "done|todo|blocked|unavailable", "available",
 "action", ...}``. The Unify step lists the default identifiers it adds (priority, type,
-limit, window) and the dev identifiers configured; the republish step has an
-``identity_rules`` part (imported through the identity service) and an ``audiences`` part
-that reports ``"available": false`` until Shoal has audiences.
+limit, window) and the dev identifiers configured; the Engage step the audience suggested
+for the use case and the dev audiences; the republish step has an ``identity_rules`` part
+(imported through the identity service) and an ``audiences`` part (each dev audience and
+whether prod has it; see ``engage``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from shoal.catalog import UseCase
 from shoal.identity.rules import IdentitySettings, out_of_the_box
 from shoal.onboarding import capabilities as caps
+from shoal.onboarding.engage import (
+    ENGAGE_ACTION,
+    ENGAGE_TITLE,
+    AudienceState,
+    audiences_part,
+    engage_data,
+)
 from shoal.onboarding.repo import SetupRecord
 from shoal.onboarding.unify import (
     REPUBLISH_ACTION,
@@ -20,6 +29,7 @@ from shoal.onboarding.unify import (
     UNIFY_ACTION,
     UNIFY_TITLE,
     IdentityState,
+    unify_done,
 )
 
 
@@ -73,11 +83,6 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def unify_done(state: IdentityState, record: SetupRecord | None) -> bool:
-    """Done once the setup added the identifiers, or dev already has them all."""
-    return state.has_defaults or (record is not None and record.identifiers_added_at is not None)
-
-
 def unify_data(state: IdentityState, record: SetupRecord | None) -> dict[str, Any]:
     """The Unify step's fields: the defaults it adds and the dev identifiers configured."""
     configured = {(r.collection, r.type) for r in state.dev.identifiers} if state.dev_saved else ()
@@ -94,13 +99,19 @@ def unify_data(state: IdentityState, record: SetupRecord | None) -> dict[str, An
     }
 
 
-def republished(state: IdentityState, record: SetupRecord | None) -> bool:
-    """Done once republished and prod's rules still equal dev's."""
-    return record is not None and record.republished_at is not None and state.in_sync
+def republished(
+    state: IdentityState, record: SetupRecord | None, audiences: AudienceState | None
+) -> bool:
+    """Done once republished, prod's rules still equal dev's and prod has every dev
+    audience (when this server has audiences)."""
+    imported = audiences is None or audiences.in_sync
+    return record is not None and record.republished_at is not None and state.in_sync and imported
 
 
-def republish_data(state: IdentityState, record: SetupRecord | None) -> dict[str, Any]:
-    """The republish step's two parts: identity rules (imported) and audiences (not yet)."""
+def republish_data(
+    state: IdentityState, record: SetupRecord | None, audiences: AudienceState | None
+) -> dict[str, Any]:
+    """The republish step's two parts: identity rules and audiences."""
     when = record.republished_at if record else None
     if when is None:
         message = "Import the dev space's identity rules into prod."
@@ -120,39 +131,50 @@ def republish_data(state: IdentityState, record: SetupRecord | None) -> dict[str
             "rules": rules(state.dev) if state.dev_saved else [],
             "prod_rules": rules(state.prod) if state.prod_saved else [],
         },
-        "audiences": audiences_part(),
+        "audiences": audiences_part(record, audiences),
     }
 
 
-def audiences_part() -> dict[str, Any]:
-    """The audience half of republishing, which waits for audiences."""
-    return {
-        "available": False,
-        "waits_for": caps.REPUBLISH_AUDIENCES.name,
-        "message": caps.REPUBLISH_AUDIENCES.message,
-    }
+def activate(
+    rec: SetupRecord | None,
+    state: IdentityState | None,
+    audiences: AudienceState | None,
+    use_case: UseCase | None,
+) -> list[dict[str, Any]]:
+    """Seed 003's "Activate your data": Unify, Engage, then republishing to prod.
 
-
-def activate(rec: SetupRecord | None, state: IdentityState | None) -> list[dict[str, Any]]:
-    """Seed 003's "Activate your data": Unify, Engage, then republishing to prod."""
-    engage = unavailable("engage_audience", "Engage: create an audience", caps.AUDIENCES)
+    Engage follows Unify: it can be done once the default identifiers are in dev, after
+    publishing was verified, and it is done when the dev space has an audience.
+    """
     if state is None:
         return [
             unavailable("unify_identifiers", UNIFY_TITLE, caps.IDENTITY_MISSING),
-            engage,
+            unavailable("engage_audience", ENGAGE_TITLE, caps.AUDIENCES_MISSING),
             unavailable(
                 "republish",
                 REPUBLISH_TITLE,
                 caps.IDENTITY_MISSING,
-                audiences=audiences_part(),
+                audiences=audiences_part(rec, None),
             ),
         ]
     verified = rec is not None and rec.publish_verified_at is not None
+    unified = unify_done(state, rec)
+    if audiences is None:
+        engage = unavailable("engage_audience", ENGAGE_TITLE, caps.AUDIENCES_MISSING)
+    else:
+        engage = step(
+            "engage_audience",
+            ENGAGE_TITLE,
+            unified and bool(audiences.dev),
+            verified and unified,
+            ENGAGE_ACTION,
+            **engage_data(audiences, use_case),
+        )
     return [
         step(
             "unify_identifiers",
             UNIFY_TITLE,
-            unify_done(state, rec),
+            unified,
             verified,
             UNIFY_ACTION,
             **unify_data(state, rec),
@@ -161,9 +183,9 @@ def activate(rec: SetupRecord | None, state: IdentityState | None) -> list[dict[
         step(
             "republish",
             REPUBLISH_TITLE,
-            republished(state, rec),
+            republished(state, rec, audiences),
             verified and state.dev_saved,
             REPUBLISH_ACTION,
-            **republish_data(state, rec),
+            **republish_data(state, rec, audiences),
         ),
     ]

@@ -5,9 +5,8 @@ verifying it. **Unify** ("Add default identifiers") adds whichever of the 11 def
 identifiers the dev space lacks, with their default value limits and priorities, through
 ``IdentityService.add_defaults``; a dev space that already has them all makes the step done
 without changing anything. **Republish** imports the dev space's identity rules into prod
-through ``IdentityService.import_rules`` and records when; audiences are not imported,
-because Shoal has no audiences yet (that part reports ``"available": false``). The view's
-entries for these steps are built in ``steps``.
+through ``IdentityService.import_rules`` and records when; the dev audiences are imported
+with them (see ``engage``). The view's entries for these steps are built in ``steps``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ UNIFY_TITLE = "Unify: add default identifiers"
 REPUBLISH_TITLE = "Republish to prod (identity rules and audiences)"
 UNIFY_ACTION = "POST /api/v1/setup/unify/default-identifiers"
 REPUBLISH_ACTION = "POST /api/v1/setup/republish"
-_VERIFY_FIRST = (
+VERIFY_FIRST = (
     "publish to prod and mark it complete first: Unify and Engage build on a setup whose "
     "prod events really arrive"
 )
@@ -64,10 +63,16 @@ def read(identity: IdentityService, workspace_id: str) -> IdentityState:
     return IdentityState(dev, dev_saved, prod, prod_saved)
 
 
-def _service(setup: SetupService) -> IdentityService:
+def service_of(setup: SetupService) -> IdentityService:
+    """The setup's identity resolution, or the refusal of a server that has none."""
     if setup.identity is None:
         raise SetupError(409, "not_available", caps.IDENTITY_MISSING.message)
     return setup.identity
+
+
+def unify_done(state: IdentityState, record: SetupRecord | None) -> bool:
+    """Done once the setup added the identifiers, or dev already has them all."""
+    return state.has_defaults or (record is not None and record.identifiers_added_at is not None)
 
 
 def add_identifiers(setup: SetupService, user: User) -> SetupRecord:
@@ -78,10 +83,10 @@ def add_identifiers(setup: SetupService, user: User) -> SetupRecord:
     has them all.
     """
     record = setup.started(user)
-    identity = _service(setup)
+    identity = service_of(setup)
     if not read(identity, user.workspace_id).has_defaults:
         if record.publish_verified_at is None:
-            raise not_ready(_VERIFY_FIRST)
+            raise not_ready(VERIFY_FIRST)
         identity.add_defaults(user.workspace_id, "dev")
     if record.identifiers_added_at is None:
         record = setup.repo.save(record, identifiers_added_at=now())
@@ -91,9 +96,9 @@ def add_identifiers(setup: SetupService, user: User) -> SetupRecord:
 def republish(setup: SetupService, user: User) -> SetupRecord:
     """Import the dev space's identity rules into prod and record when (blocking)."""
     record = setup.started(user)
-    identity = _service(setup)
+    identity = service_of(setup)
     if record.publish_verified_at is None:
-        raise not_ready(_VERIFY_FIRST)
+        raise not_ready(VERIFY_FIRST)
     _dev, saved = identity.settings(user.workspace_id, "dev")
     if not saved:
         raise not_ready(

@@ -6,11 +6,12 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.audiences.service import AudienceService
 from shoal.catalog import BusinessGoal, UseCase
 from shoal.control import Source, User
 from shoal.destinations.base import DestinationFactory
 from shoal.onboarding import capabilities as caps
-from shoal.onboarding import unify
+from shoal.onboarding import engage, unify
 from shoal.onboarding.destinations import describe
 from shoal.onboarding.flow import Eligibility, SetupService
 from shoal.onboarding.progress import event_progress
@@ -45,16 +46,25 @@ class Snapshot:
     dev_destinations: list[dict[str, Any]]
     prod_destinations: list[dict[str, Any]]
     identity: unify.IdentityState | None = None
+    audiences: engage.AudienceState | None = None
 
 
-def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
-    """Read the setup, its sources, destinations and plan (blocking: run it in a thread)."""
+def snapshot(
+    service: SetupService, user: User, audiences: AudienceService | None = None
+) -> Snapshot:
+    """Read the setup, its sources, destinations, plan, identity rules and audiences
+    (blocking: run it in a thread)."""
+    workspace_id = user.workspace_id
     record = service.get(workspace_id)
     eligibility = service.eligibility(workspace_id)
     factories = service.destinations.factories()
     identity = unify.read(service.identity, workspace_id) if service.identity else None
+    # Audiences are computed over identity's profiles: without identity there are none.
+    found = engage.read(audiences, user) if audiences is not None and identity else None
     if record is None:
-        return Snapshot(None, eligibility, None, None, None, [], [], factories, [], [], identity)
+        return Snapshot(
+            None, eligibility, None, None, None, [], [], factories, [], [], identity, found
+        )
     plan = None
     if record.plan_id is not None:
         plan = next(
@@ -79,6 +89,7 @@ def snapshot(service: SetupService, workspace_id: str) -> Snapshot:
             for d in prod_dest
         ],
         identity,
+        found,
     )
 
 
@@ -207,13 +218,19 @@ def steps(snap: Snapshot, service: SetupService) -> list[dict[str, Any]]:
             prod_destinations=snap.prod_destinations,
             unpublished_destinations=unpublished,
         ),
-        *activate(snap.record, snap.identity),
+        *activate(snap.record, snap.identity, snap.audiences, use_case),
     ]
 
 
-async def setup_view(service: SetupService, user: User) -> dict[str, Any]:
-    """The whole state of a workspace's guided setup, as ``GET /api/v1/setup`` returns it."""
-    snap = await asyncio.to_thread(snapshot, service, user.workspace_id)
+async def setup_view(
+    service: SetupService, user: User, audiences: AudienceService | None = None
+) -> dict[str, Any]:
+    """The whole state of a workspace's guided setup, as ``GET /api/v1/setup`` returns it.
+
+    ``audiences`` is the runtime's audience service; without it the Engage step and the
+    audience part of republishing say this server has no audiences.
+    """
+    snap = await asyncio.to_thread(snapshot, service, user, audiences)
     rec = snap.record
     listed = steps(snap, service)
     open_steps = [s for s in listed if s["status"] == "todo"]

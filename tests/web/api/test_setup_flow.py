@@ -5,7 +5,7 @@ website source; connect a dev webhook destination (a real receiver on 127.0.0.1)
 it; send the suggested events (one with a wrong property type, one unplanned event);
 watch progress and violations; publish to prod (the webhook is copied); send from prod and
 see the prod copy deliver; complete; add the default identifiers (Unify) and republish
-the identity rules to prod.
+the identity rules to prod (Engage and importing audiences: test_setup_engage.py).
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ def test_owner_walks_the_guided_setup_to_prod(shoal: ShoalServer, receiver: Rece
 
 
 def activate_with_identity(shoal: ShoalServer, state: dict[str, Any]) -> None:
-    """Unify adds the default identifiers in dev; Engage waits; republishing imports the
-    identity rules into prod, which then has dev's identifier settings."""
+    """Unify adds the default identifiers in dev, which opens Engage; republishing imports
+    the identity rules into prod, which then has dev's identifier settings."""
     order = [s["id"] for s in state["steps"]][-4:]
     assert order == ["publish", "unify_identifiers", "engage_audience", "republish"]
     assert state["current_step"] == "unify_identifiers"
@@ -290,17 +290,17 @@ def activate_with_identity(shoal: ShoalServer, state: dict[str, Any]) -> None:
     assert step(again, "unify_identifiers") == unify, "adding them again changes nothing"
     assert ok(shoal.api("GET", "/spaces/dev/identity")) == dev
 
-    engage = shoal.api("POST", "/setup/engage/audiences")
-    assert engage.status_code == 409 and engage.json()["code"] == "not_available"
-    assert step(state, "engage_audience")["status"] == "unavailable"
+    assert step(state, "engage_audience")["status"] == "todo"
+    assert state["current_step"] == "engage_audience"
     assert ok(shoal.api("GET", "/spaces/prod/identity"))["saved"] is False
 
+    # Republishing before any audience exists imports the rules; there is no audience to copy.
     state = ok(shoal.api("POST", "/setup/republish"))
     republish = step(state, "republish")
     assert republish["status"] == "done" and republish["identity_rules"]["in_sync"] is True
-    assert republish["audiences"]["available"] is False
-    assert "no audiences" in republish["audiences"]["message"]
-    assert state["current_step"] is None
+    assert republish["audiences"]["available"] is True
+    assert republish["audiences"]["audiences"] == [] and republish["audiences"]["imported"] == 0
+    assert state["current_step"] == "engage_audience", "Engage is still to do"
     prod = ok(shoal.api("GET", "/spaces/prod/identity"))
     assert prod == {**dev, "space": "prod"}, "prod has dev's identifier settings"
 

@@ -27,6 +27,7 @@ def test_members_can_look_but_not_start_or_advance(app: App) -> None:
         ("/setup/dev-destinations", {"type": "webhook", "name": "h", "settings": {}}),
         ("/setup/publish", {"destination_ids": []}),
         ("/setup/unify/default-identifiers", None),
+        ("/setup/engage", {"name": "Buyers", "definition": "event('Order Completed')"}),
         ("/setup/republish", None),
     ):
         refused = call(app, "POST", path, 403, token, json=body)

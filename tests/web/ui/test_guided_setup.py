@@ -7,8 +7,10 @@ sent with the official Python SDK arrive) -> the checklist's per-event progress 
 dev destinations (a Webhook to a real receiver on 127.0.0.1, its settings form, a test
 event and the receiver's answer) -> Prod tab -> publish sources and destinations -> Mark as
 complete (refused until prod events arrive) -> prod events reach the prod webhook copy ->
-Add default identifiers (the dialog, Dev tab) -> Import rules (the republish screen, Prod
-tab), checked against the identity API.
+Add default identifiers (the dialog, Dev tab) -> Create audience (the Engage form, Dev tab,
+prefilled with the audience suggested for the use case; a bad definition is refused in the
+form) -> Import rules (the republish screen, Prod tab: the identity rules and the audience
+are imported), checked against the identity and audiences APIs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from tests.web.ui.conftest import PHONE, shot, sign_in
 
 GOAL = "Personalize communications and product experiences"
 USE_CASE = "Personalize winback"
+LAPSED = "event('Order Completed') and not event('Order Completed').within(90 days)"
 
 
 @pytest.fixture(scope="module")
@@ -258,23 +262,40 @@ def test_new_owner_walks_the_guided_setup(
     expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
 
     assert shoal.api("GET", "/setup").json()["status"] == "complete"
-    activate_with_identity(page, shoal, screenshots)
+    activate_your_data(page, shoal, write_key, screenshots)
 
     page.set_viewport_size(PHONE)
     page.goto("/setup?env=dev")
     shot(page, screenshots, "setup-checklist-phone", full_page=False)
 
 
-def activate_with_identity(page: Page, shoal: ShoalServer, screenshots: Path) -> None:
-    """Add default identifiers (dialog, Dev tab), then Import rules (Prod tab); Engage waits."""
+def computed_audience(shoal: ShoalServer, key: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The dev audience ``key`` once its first computation (in the background) finished."""
+    deadline = time.monotonic() + timeout
+    found: dict[str, Any] = shoal.api("GET", f"/audiences/{key}").json()
+    while found["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = shoal.api("GET", f"/audiences/{key}").json()
+    assert found["status"] == "ready", found
+    return found
+
+
+def activate_your_data(page: Page, shoal: ShoalServer, write_key: str, screenshots: Path) -> None:
+    """Add default identifiers (dialog, Dev tab), create the suggested audience (Engage
+    form, Dev tab), then Import rules (Prod tab), which imports the audience too."""
     activate = page.locator(".activate")
-    expect(activate.locator("#step-engage_audience .badge")).to_have_text("Not available yet")
-    expect(activate.get_by_role("button", name="Create audience")).to_be_disabled()
-    expect(activate.locator("#step-engage_audience")).to_contain_text("Audiences are not imported")
+    prod_engage = activate.locator("#step-engage_audience")
+    expect(prod_engage.locator(".badge")).to_have_text("Not yet")
+    expect(prod_engage).to_contain_text("The dev space has no audiences yet")
+    expect(activate.get_by_role("button", name="Import audiences")).to_be_disabled()
     expect(page.locator("#step-republish .badge")).to_have_text("Not yet")
     expect(activate.get_by_role("button", name="Import rules")).to_be_disabled()
 
     page.get_by_role("link", name="Dev environment").click()
+    engage = page.locator("#step-engage_audience")
+    expect(engage.locator(".badge")).to_have_text("Not yet")
+    expect(engage).to_contain_text("Add the default identifiers first")
+    expect(engage.get_by_role("button", name="Create audience")).to_be_disabled()
     unify = page.locator("#step-unify_identifiers")
     expect(unify.locator(".badge")).to_have_text("To do")
     unify.get_by_role("button", name="Add default identifiers").click()
@@ -294,20 +315,84 @@ def activate_with_identity(page: Page, shoal: ShoalServer, screenshots: Path) ->
     assert dev["saved"] and [r["type"] for r in dev["identifiers"]][:2] == ["user_id", "email"]
     assert shoal.api("GET", "/spaces/prod/identity").json()["saved"] is False
 
+    # A customer whose only order was four months ago: the winback audience's member.
+    state = shoal.api("GET", "/setup").json()
+    review = next(s for s in state["steps"] if s["id"] == "review_events")
+    order = next(e for e in review["events"] if e["name"] == "Order Completed")
+    props = {p["name"]: example_value(p["name"], p.get("type")) for p in order["properties"]}
+    client = segment_analytics.Client(write_key, host=shoal.url, sync_mode=True)
+    client.track(
+        "lapsed-user",
+        "Order Completed",
+        props,
+        timestamp=datetime.now(UTC) - timedelta(days=120),
+    )  # sync_mode: sent when this returns
+    (dev_source,) = next(s for s in state["steps"] if s["id"] == "dev_sources")["sources"]
+    assert any(e["userId"] == "lapsed-user" for e in shoal.wait_for_events(dev_source["id"], 4))
+
+    # Engage: the form is prefilled with the audience suggested for Personalize winback.
+    expect(engage.locator(".badge")).to_have_text("To do")
+    expect(engage).to_contain_text("Customers who ordered before but not in the last 90 days")
+    name, definition = page.get_by_label("Audience name"), page.get_by_label("Definition")
+    expect(name).to_have_value("Lapsed customers")
+    expect(definition).to_have_value(LAPSED)
+    definition.fill("event('Order Completed'.count() >= 2")
+    engage.get_by_role("button", name="Create audience").click()
+    error = page.locator("#engage-error")
+    expect(error).to_have_attribute("role", "alert")
+    expect(error).to_contain_text("line 1, column 24")
+    expect(definition).to_have_value("event('Order Completed'.count() >= 2")  # kept as typed
+    assert shoal.api("GET", "/audiences", params={"space": "dev"}).json()["audiences"] == []
+    definition.fill(LAPSED)
+    engage.get_by_role("button", name="Create audience").click()
+    expect(page.get_by_text("Created audience 'Lapsed customers' in dev")).to_be_visible()
+    expect(engage.locator(".badge")).to_have_text("Done")
+    created = computed_audience(shoal, "lapsed_customers")
+    assert created["text"] == LAPSED and created["space"] == "dev" and created["size"] == 1
+    page.reload()
+    listed = page.locator("#dev-audiences li[data-audience=lapsed_customers]")
+    expect(listed).to_contain_text("Lapsed customers")
+    expect(listed.locator("[data-audience-status]")).to_have_text("ready, 1 member")
+    expect(page.locator("#progress tr[data-status=ok]")).to_have_count(3)
+    shot(page, screenshots, "setup-engage")
+    engage.get_by_text("Create another audience").click()
+    expect(page.get_by_label("Audience name")).to_have_value("")  # the suggestion is taken
+    expect(page.get_by_label("Definition")).to_have_value(LAPSED)
+
+    # Prod tab: the audience waits for republishing; Import rules imports it with the rules.
     page.get_by_role("link", name="Prod environment").click()
+    expect(prod_engage.locator(".badge")).to_have_text("To do")
+    expect(prod_engage.locator("li[data-audience=lapsed_customers]")).to_contain_text(
+        "not in prod yet"
+    )
     page.locator("#step-republish").get_by_role("link", name="Import rules").click()
     expect(page.get_by_role("heading", name="Republish to prod")).to_be_visible()
     to_import = page.get_by_role("table", name="Dev identity rules")
     expect(to_import.locator("tr[data-identifier]")).to_have_count(11)
     expect(page.get_by_role("table", name="Prod identity rules")).to_contain_text("None saved")
-    expect(page.get_by_text("Audiences are not imported")).to_be_visible()
+    audiences = page.get_by_role("table", name="Dev audiences")
+    expect(audiences.locator("tr[data-audience=lapsed_customers]")).to_contain_text(
+        "Not in prod yet: will be imported"
+    )
+    expect(audiences).to_contain_text(LAPSED)
     shot(page, screenshots, "setup-republish")
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_text("Imported the dev identity rules into prod")).to_be_visible()
+    expect(
+        page.get_by_text("Prod has every dev audience (1 imported by the setup)")
+    ).to_be_visible()
     expect(page.locator("#step-republish .badge")).to_have_text("Done")
     expect(page.locator("#step-republish")).to_contain_text("Prod has the same identity rules")
+    expect(prod_engage.locator(".badge")).to_have_text("Done")
+    expect(prod_engage).to_contain_text("Imported by the setup: 1.")
     prod = shoal.api("GET", "/spaces/prod/identity").json()
     assert prod["saved"] and prod["identifiers"] == dev["identifiers"]
+    (copy,) = shoal.api("GET", "/audiences", params={"space": "prod"}).json()["audiences"]
+    assert (copy["key"], copy["name"], copy["definition"]) == (
+        "lapsed_customers",
+        "Lapsed customers",
+        created["definition"],
+    )
 
 
 def test_a_member_follows_but_cannot_change_the_setup(page: Page, shoal: ShoalServer) -> None:
@@ -322,6 +407,8 @@ def test_a_member_follows_but_cannot_change_the_setup(page: Page, shoal: ShoalSe
     page.goto("/setup/republish")
     expect(page.get_by_role("button", name="Import", exact=True)).to_be_disabled()
     page.goto("/setup?env=dev")
+    page.get_by_text("Create another audience").click()
+    expect(page.get_by_role("button", name="Create audience")).to_be_disabled()
     page.get_by_role("button", name="Add default identifiers").click()
     dialog = page.get_by_role("dialog", name="Add default identifiers")
     expect(dialog.get_by_role("button", name="Add", exact=True)).to_be_disabled()

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from shoal.web.api import (
+    audience_destinations,
     audiences,
     catalog,
     computed_traits,
@@ -30,5 +31,6 @@ api_router.include_router(profiles.router)
 api_router.include_router(computed_traits.router)
 api_router.include_router(destinations.router)
 api_router.include_router(audiences.router)
+api_router.include_router(audience_destinations.router)
 
 __all__ = ["api_router"]

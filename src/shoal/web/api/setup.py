@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.catalog.snippets import event_snippets
 from shoal.control import User
 from shoal.onboarding import SetupError, setup_view
-from shoal.onboarding import capabilities as caps
-from shoal.onboarding.flow import unavailable
 from shoal.runtime import Runtime
 from shoal.web.api.deps import RuntimeDep, UserDep
 from shoal.web.api.errors import ApiError
@@ -79,6 +77,17 @@ class PublishIn(BaseModel):
     )
 
 
+class EngageIn(BaseModel):
+    """The audience to create in dev; what is left out comes from the use case's suggestion."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    definition: str | dict[str, Any] | None = Field(
+        default=None,
+        description="The text form (event('Order Completed').count() >= 2) or the JSON tree",
+    )
+
+
 def _refused(exc: SetupError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
@@ -95,13 +104,13 @@ async def _then_view(runtime: Runtime, user: User, action: Awaitable[object]) ->
         await action
     except SetupError as exc:
         raise _refused(exc) from None
-    return await setup_view(runtime.setup, user)
+    return await setup_view(runtime.setup, user, runtime.audiences)
 
 
 @router.get("")
 async def get_setup(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
     """The whole guided setup: steps, their status, and what really arrived per event."""
-    return await setup_view(runtime.setup, user)
+    return await setup_view(runtime.setup, user, runtime.audiences)
 
 
 @router.post("/goal")
@@ -153,12 +162,6 @@ async def connect_dev_source(
     return await _then_view(runtime, user, action)
 
 
-async def _not_yet(user: User, capability: caps.Capability) -> dict[str, Any]:
-    if user.role != "owner":
-        raise ApiError(403, "forbidden", "only a workspace owner can change the guided setup")
-    raise _refused(unavailable(capability))
-
-
 @router.post("/dev-destinations")
 async def connect_dev_destination(
     body: DevDestinationIn, runtime: RuntimeDep, user: UserDep
@@ -201,17 +204,27 @@ async def add_default_identifiers(runtime: RuntimeDep, user: UserDep) -> dict[st
     return await _then_view(runtime, user, runtime.setup.add_identifiers(user))
 
 
-@router.post("/engage/audiences")
-async def create_audience(user: UserDep) -> dict[str, Any]:
-    """Not available yet: needs audiences (Engage)."""
-    return await _not_yet(user, caps.AUDIENCES)
+@router.post("/engage")
+async def create_audience(
+    runtime: RuntimeDep, user: UserDep, body: EngageIn | None = None
+) -> dict[str, Any]:
+    """Engage: create an audience in the dev space, by default the one suggested for the use
+    case (``engage_audience.suggestion``); ``name`` and ``definition`` override it. A bad
+    definition answers 422 with the parser's message."""
+    action = runtime.setup.create_audience(
+        user,
+        runtime.audiences,
+        name=body.name if body else None,
+        definition=body.definition if body else None,
+    )
+    return await _then_view(runtime, user, action)
 
 
 @router.post("/republish")
 async def republish(runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
-    """Import the dev space's identity rules into prod (audiences are not imported: Shoal
-    has none yet; the ``republish`` step's ``audiences`` part says so)."""
-    return await _then_view(runtime, user, runtime.setup.republish(user))
+    """Import the dev space's identity rules into prod, then every dev audience prod does
+    not have yet (by key); the ``republish`` step's ``audiences`` part shows each one."""
+    return await _then_view(runtime, user, runtime.setup.republish(user, runtime.audiences))
 
 
 def _snippets(runtime: Runtime, workspace_id: str, base_url: str) -> list[dict[str, Any]]:

@@ -1,13 +1,15 @@
 """The Setup checklist (Dev and Prod tabs), connecting dev sources, publishing to prod,
-and activating the data: adding default identifiers (Unify) and republishing to prod.
+and activating the data: default identifiers (Unify), an audience (Engage), republishing.
 
 The checklist checks itself: per suggested event it shows what really arrived (from the
 setup view's ``progress``) and refreshes that part every few seconds with htmx. Connecting
 a source ends on the code to paste and a live "waiting for events..." that turns green
 when the source's first event is stored. The Dev tab's **Add default identifiers** dialog
-lists the default identifiers (priority, limit) with an **Add** button; the Prod tab's
-**Import rules** leads to the republish screen (the dev rules to import, prod's rules now,
-why audiences are not imported, **Import**).
+lists the default identifiers (priority, limit) with an **Add** button; its Engage card is
+a form prefilled with the audience suggested for the use case (**Create audience**; a
+refusal shows in the card, keeping what was typed) and lists the dev audiences with their
+status and size. The Prod tab's **Import rules** and **Import audiences** lead to the
+republish screen (the dev rules and audiences to import, prod's rules now, **Import**).
 """
 
 from __future__ import annotations
@@ -41,6 +43,36 @@ async def _snippets_of(ui: Ui, source_id: str) -> list[dict[str, Any]]:
     return [item for item in found["items"] if item["source"]["id"] == source_id]
 
 
+def _engage_values(view: dict[str, Any]) -> dict[str, str]:
+    """What the Engage form starts with: the suggestion, without a name already taken."""
+    suggestion = step(view, "engage_audience").get("suggestion")
+    if not suggestion:
+        return {"name": "", "definition": ""}
+    name = "" if suggestion["exists"] else suggestion["name"]
+    return {"name": name, "definition": suggestion["definition"]}
+
+
+def _checklist_page(
+    ui: Ui,
+    view: dict[str, Any],
+    *,
+    status: int = 200,
+    engage_error: str | None = None,
+    engage_values: dict[str, str] | None = None,
+) -> Response:
+    steps = {s["id"]: s for s in view["steps"]}
+    return ui.page(
+        "setup/checklist.html",
+        status,
+        view=view,
+        steps=steps,
+        later=[steps[i] for i in LATER_STEPS],
+        progress=view["progress"],
+        engage_error=engage_error,
+        engage_values=engage_values or _engage_values(view),
+    )
+
+
 @router.get("")
 async def checklist(ui: UiDep) -> Response:
     """The Setup checklist, on the Dev or Prod environment tab."""
@@ -51,14 +83,7 @@ async def checklist(ui: UiDep) -> Response:
         return redirect("/setup/use-case")
     if step(view, "environments")["status"] != "done":
         return redirect("/setup/environments")
-    steps = {s["id"]: s for s in view["steps"]}
-    return ui.page(
-        "setup/checklist.html",
-        view=view,
-        steps=steps,
-        later=[steps[i] for i in LATER_STEPS],
-        progress=view["progress"],
-    )
+    return _checklist_page(ui, view)
 
 
 @router.get("/progress")
@@ -213,6 +238,31 @@ async def add_identifiers(ui: UiDep) -> Response:
     return redirect("/setup?env=dev")
 
 
+@router.post("/engage")
+async def create_audience(ui: UiDep) -> Response:
+    """**Create audience**: create the audience of the Engage form in dev. A refusal (a
+    definition the parser rejects, a name taken, a step not ready) shows in the form, which
+    keeps what was typed."""
+    form = await ui.form()
+    values = {"name": text(form, "name"), "definition": text(form, "definition")}
+    try:
+        # What was typed is passed as is: an emptied field is refused with why, rather
+        # than quietly replaced by the suggestion.
+        _record, audience = await ui.runtime.setup.create_audience(
+            ui.user, ui.runtime.audiences, name=values["name"], definition=values["definition"]
+        )
+    except SetupError as exc:
+        view = await view_of(ui)
+        return _checklist_page(
+            ui, view, status=exc.status, engage_error=exc.message, engage_values=values
+        )
+    ui.flash(
+        f"Created audience {audience.name!r} in dev; it is being computed. Republish to "
+        "import it into prod."
+    )
+    return redirect("/setup?env=dev")
+
+
 @router.get("/republish")
 async def republish_screen(ui: UiDep) -> Response:
     """Review the identity rules that will be imported from dev into prod."""
@@ -228,19 +278,31 @@ async def republish_screen(ui: UiDep) -> Response:
         view=view,
         republish=republish,
         unify=step(view, "unify_identifiers"),
+        engage=step(view, "engage_audience"),
     )
+
+
+def _republished_message(part: dict[str, Any]) -> str:
+    """What republishing did with the audiences, in words."""
+    if not part["available"]:
+        reason: str = part["message"]
+        return reason
+    if not part["audiences"]:
+        return "The dev space has no audiences to import."
+    kept = part["already_in_prod"]
+    left_alone = f", {kept} already in prod and left alone" if kept else ""
+    return f"Prod has every dev audience ({part['imported']} imported by the setup{left_alone})."
 
 
 @router.post("/republish")
 async def republish(ui: UiDep) -> Response:
-    """**Import**: copy the dev identity rules into prod, then back to the Prod tab."""
+    """**Import**: copy the dev identity rules and audiences into prod, then back to the
+    Prod tab."""
     await ui.form()
     try:
-        await ui.runtime.setup.republish(ui.user)
+        await ui.runtime.setup.republish(ui.user, ui.runtime.audiences)
     except SetupError as exc:
         return refused(ui, exc.message, "/setup/republish")
-    ui.flash(
-        "Imported the dev identity rules into prod. Audiences are not imported: Shoal has "
-        "no audiences yet."
-    )
+    part = step(await view_of(ui), "republish")["audiences"]
+    ui.flash(f"Imported the dev identity rules into prod. {_republished_message(part)}")
     return redirect("/setup?env=prod")

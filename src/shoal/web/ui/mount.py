@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -11,7 +14,20 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from shoal.web.api.deps import get_runtime
-from shoal.web.ui import checklist, debugger, setup, setup_destinations, shell, sources
+from shoal.web.ui import (
+    audiences,
+    checklist,
+    debugger,
+    deliveries,
+    destinations,
+    plans,
+    profiles,
+    setup,
+    setup_destinations,
+    shell,
+    sources,
+)
+from shoal.web.ui.delivery_history import DeliveryHistory
 from shoal.web.ui.render import FormRejected, SignInRequired, bare_page, current_ui, redirect
 from shoal.web.ui.sessions import SessionStore
 
@@ -55,13 +71,34 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return await error_page(request, 404, "Page not found", f"There is no page at {path}.")
 
 
+def _sample_deliveries_while_running(app: FastAPI, history: DeliveryHistory) -> None:
+    """Run the delivery sampler inside the app's lifespan, after the runtime started."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(target: Any) -> AsyncIterator[Any]:
+        async with inner(target) as state:
+            history.start()
+            try:
+                yield state
+            finally:
+                # Before the runtime stops, while the destinations' counters are readable.
+                await history.stop()
+
+    app.router.lifespan_context = lifespan
+
+
 def mount_ui(app: FastAPI) -> None:
     """Serve the web app under ``/``: static assets, pages and their error pages."""
-    app.state.ui_sessions = SessionStore()
+    runtime = app.state.runtime
+    app.state.ui_sessions = SessionStore(runtime.control.engine)
+    app.state.ui_delivery_history = DeliveryHistory(runtime.control.engine, runtime.destinations)
+    _sample_deliveries_while_running(app, app.state.ui_delivery_history)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(FormRejected, _form_rejected)
-    for module in (shell, sources, debugger, setup, checklist, setup_destinations):
+    pages = (shell, sources, debugger, setup, checklist, setup_destinations, destinations)
+    for module in (*pages, deliveries, profiles, plans, audiences):
         app.include_router(module.router)
     app.include_router(debugger.picker)
     app.add_exception_handler(StarletteHTTPException, _not_found)

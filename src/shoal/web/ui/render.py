@@ -19,6 +19,7 @@ from shoal.control import User
 from shoal.runtime import Runtime
 from shoal.web.api.deps import get_runtime
 from shoal.web.ui.sessions import Session, csrf_ok, session_of, store_of, user_of
+from shoal.web.ui.times import utc
 
 ENV_COOKIE = "shoal_env"
 ENVIRONMENTS = ("dev", "prod")
@@ -33,6 +34,8 @@ templates = Jinja2Templates(
     )
 )
 templates.env.globals["version"] = __version__
+
+templates.env.filters["utc"] = utc
 
 
 class SignInRequired(Exception):
@@ -138,14 +141,14 @@ class Ui:
 
 async def current_ui(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Ui:
     """The signed-in context of a page, or ``SignInRequired``."""
-    session = session_of(request)
+    session = await asyncio.to_thread(session_of, request)
     if session is None:
         raise SignInRequired(sign_in_url(request))
     user = await asyncio.to_thread(user_of, runtime.control, session)
     if user is None:
         store = store_of(request)
         if store is not None:
-            store.end(session.id)
+            await asyncio.to_thread(store.end, session.id)
         raise SignInRequired(sign_in_url(request))
     workspace = await asyncio.to_thread(runtime.control.workspace, user.workspace_id)
     return Ui(request, runtime, user, session, workspace.name)
@@ -170,6 +173,15 @@ def bare_page(request: Request, name: str, status: int = 200, **context: Any) ->
         status_code=status,
     )
     return response
+
+
+def missing(ui: Ui, noun: str, item_id: str) -> Response:
+    """The page for a source, destination, plan, … this workspace does not have (any more)."""
+    return ui.error(
+        404,
+        f"{noun[:1].upper()}{noun[1:]} not found",
+        f"There is no {noun} {item_id} in this workspace. It may have been deleted.",
+    )
 
 
 def text(form: FormData, name: str) -> str:

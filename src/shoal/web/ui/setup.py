@@ -25,7 +25,7 @@ router = APIRouter(prefix="/setup", include_in_schema=False)
 
 async def view_of(ui: Ui) -> dict[str, Any]:
     """The whole guided setup, as the Config API answers ``GET /api/v1/setup``."""
-    return await setup_view(ui.runtime.setup, ui.user)
+    return await setup_view(ui.runtime.setup, ui.user, ui.runtime.audiences)
 
 
 def step(view: dict[str, Any], step_id: str) -> dict[str, Any]:

@@ -17,20 +17,19 @@ from starlette.responses import Response
 from shoal.control.repo import Conflict, NotFound
 from shoal.destinations.base import DestinationFactory
 from shoal.onboarding import SetupError
-from shoal.onboarding import capabilities as caps
+from shoal.web.ui.destination_forms import (
+    chosen_sources,
+    find_factory,
+    form_values,
+    read_new,
+    send_test,
+    settings_form,
+)
 from shoal.web.ui.render import Ui, UiDep, redirect, text
-from shoal.web.ui.settings_form import form_fields, read_settings, shown_values
 from shoal.web.ui.setup import refused, step, view_of
 
 router = APIRouter(prefix="/setup", include_in_schema=False)
 BACK = "/setup/destinations"
-
-
-def _factory(ui: Ui, type_name: str) -> DestinationFactory | None:
-    try:
-        return caps.destination_factory(type_name, ui.runtime.destinations.types())
-    except ValueError:
-        return None
 
 
 @router.get("/destinations")
@@ -58,15 +57,13 @@ def _form_page(
     values: dict[str, Any],
     error: str | None = None,
 ) -> Response:
-    fields = form_fields(factory.settings_model)
     return ui.page(
         "setup/destination_new.html",
         422 if error else 200,
         view=view,
         dest_step=step(view, "dev_destinations"),
         factory=factory,
-        fields=fields,
-        shown=shown_values(fields, values.get("settings", {})),
+        **settings_form(factory, values.get("settings", {})),
         dest_name=values.get("name", ""),
         chosen_sources=values.get("source_ids"),
         sources=step(view, "dev_sources")["sources"],
@@ -78,7 +75,7 @@ def _form_page(
 async def new_destination(ui: UiDep) -> Response:
     """Name the destination, fill in its settings and choose the dev sources to connect."""
     view = await view_of(ui)
-    factory = _factory(ui, ui.request.query_params.get("type", ""))
+    factory = find_factory(ui, ui.request.query_params.get("type", ""))
     if factory is None:
         return refused(ui, "Choose a destination type, then click Next.", BACK)
     return _form_page(ui, view, factory, {})
@@ -88,23 +85,18 @@ async def new_destination(ui: UiDep) -> Response:
 async def create_destination(ui: UiDep) -> Response:
     """Create the dev destination (or adopt an existing one), connected to the sources."""
     form = await ui.form()
-    source_ids = [v for v in form.getlist("source_id") if isinstance(v, str) and v] or None
+    source_ids = chosen_sources(form) or None
     adopt = text(form, "destination_id") or None
-    factory = None if adopt else _factory(ui, text(form, "type"))
+    factory = None if adopt else find_factory(ui, text(form, "type"))
     if adopt is None and factory is None:
         return refused(ui, "Choose a destination type, then click Next.", BACK)
-    name = text(form, "name")
-    settings: dict[str, Any] = {}
     try:
-        if factory is not None:
-            settings = read_settings(form_fields(factory.settings_model), form)
-            if not name:
-                raise ValueError("Give the destination a name.")
+        name, settings = read_new(factory, form) if factory else (None, None)
         _record, created = await ui.runtime.setup.connect_dev_destination(
             ui.user,
             type=factory.name if factory else None,
-            name=name if factory else None,
-            settings=settings if factory else None,
+            name=name,
+            settings=settings,
             destination_id=adopt,
             source_ids=source_ids,
         )
@@ -112,7 +104,7 @@ async def create_destination(ui: UiDep) -> Response:
         message = exc.message if isinstance(exc, SetupError) else str(exc)
         if factory is None:
             return refused(ui, message, BACK)
-        values = {"name": name, "settings": settings, "source_ids": source_ids}
+        values = {**form_values(form), "source_ids": source_ids}
         return _form_page(ui, await view_of(ui), factory, values, message)
     ui.flash(f"Connected dev destination {created.name!r}.")
     return redirect(f"/setup/destinations/{created.id}")
@@ -156,9 +148,4 @@ async def connected_destination(destination_id: str, ui: UiDep) -> Response:
 async def test_destination(destination_id: str, ui: UiDep) -> Response:
     """Send a sample event now (mappings apply) and show each answer of the vendor."""
     await ui.form()
-    try:
-        results = await ui.runtime.destinations.test(ui.user, destination_id, None)
-    except (NotFound, ValueError) as exc:
-        return refused(ui, str(exc), f"/setup/destinations/{destination_id}")
-    outcome = {"ok": bool(results) and all(r["ok"] for r in results), "results": results}
-    return await _destination_page(ui, destination_id, outcome)
+    return await _destination_page(ui, destination_id, await send_test(ui, destination_id))

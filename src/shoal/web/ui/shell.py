@@ -45,7 +45,7 @@ async def welcome(ui: UiDep) -> Response:
 @router.get("/signin")
 async def sign_in_form(request: Request, runtime: RuntimeDep, next: str = "/") -> Response:
     """The sign-in form (or straight on, when the browser is already signed in)."""
-    session = session_of(request)
+    session = await asyncio.to_thread(session_of, request)
     if session is not None:
         user = await asyncio.to_thread(user_of, runtime.control, session)
         if user is not None:
@@ -61,7 +61,7 @@ async def sign_in(
     token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Check the API token and start a 7-day session."""
+    """Check the API token and start a session (see ``sessions`` for how long it lasts)."""
     target = local_path(next)
     token = token.strip()
     if not token:
@@ -85,7 +85,7 @@ async def sign_in(
                 "start, or one an owner created for you."
             ),
         )
-    session = store.create(user)
+    session = await asyncio.to_thread(store.create, user)
     session.flash(f"Signed in as {user.email}.")
     response = redirect(target)
     set_cookie_on(response, request, session)
@@ -98,7 +98,7 @@ async def sign_out(ui: UiDep) -> Response:
     await ui.form()
     store = store_of(ui.request)
     if store is not None:
-        store.end(ui.session.id)
+        await asyncio.to_thread(store.end, ui.session.id)
     response = redirect("/signin?signed_out=1")
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -14,7 +14,7 @@ from shoal.catalog.snippets import Snippet, event_snippets
 from shoal.control import Source
 from shoal.control.repo import Conflict, NotFound
 from shoal.web.api.sources import SourceIn
-from shoal.web.ui.render import Ui, UiDep, redirect, text
+from shoal.web.ui.render import Ui, UiDep, missing, redirect, text
 
 router = APIRouter(prefix="/sources", include_in_schema=False)
 
@@ -75,11 +75,7 @@ async def find_source(ui: Ui, source_id: str) -> Source | None:
 
 def missing_page(ui: Ui, source_id: str) -> Response:
     """The page for a source that does not exist (any more)."""
-    return ui.error(
-        404,
-        "Source not found",
-        f"There is no source {source_id} in this workspace. It may have been deleted.",
-    )
+    return missing(ui, "source", source_id)
 
 
 @router.get("")
