@@ -161,6 +161,10 @@ class AudienceService:
             "hidden_from": list(body.get("hidden_from") or []),
             "created_by": user.id,
         }
+        if values["emit_events"] and collection == model.USERS:
+            # The Audiences source exists from the first audience on, so destinations can be
+            # connected to it before any change is sent.
+            await asyncio.to_thread(self.emitter.source_id, user.workspace_id, environment)
         audience = await asyncio.to_thread(self.repo.create, values, text)
         self.engine.invalidate()
         return audience
