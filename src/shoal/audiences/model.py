@@ -434,6 +434,13 @@ def check_compare(op: str, value: Any, numeric_only: bool = False) -> None:
             re.compile(value)
         except (re.error, OverflowError, RecursionError) as exc:  # huge repeats, deep groups
             raise DefinitionError(f"invalid regular expression: {exc}") from None
+        if _NOT_RE2.search(value):
+            # The engines (DuckDB, ClickHouse, BigQuery use RE2) have no backreferences or
+            # lookaround: refuse them here rather than fail on every refresh.
+            raise DefinitionError(
+                "regular expressions cannot use backreferences (\\1) or lookaround "
+                "((?=…), (?!…), (?<=…), (?<!…))"
+            )
     elif op in ("contains", "not_contains", "starts_with", "ends_with"):
         if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
             raise DefinitionError(f"'{op}' needs a non-empty text of at most 1000 characters")
@@ -447,6 +454,7 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, bool) or _is_number(value)
 
 
+_NOT_RE2 = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?(?:=|!|<=|<!|>)")
 _DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"

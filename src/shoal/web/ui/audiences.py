@@ -162,7 +162,8 @@ async def audience_page(audience_id: str, ui: UiDep, after: str = "") -> Respons
     audience = await _audience(ui, service, audience_id)
     if audience is None:
         return missing(ui, "audience", audience_id)
-    cursor = int(after) if after.isdigit() and len(after) < 19 else None
+    # A member cursor is a profile number (BIGINT); anything else is a garbled link.
+    cursor = int(after) if after.isdigit() and len(after) <= 19 and int(after) < 2**63 else None
     if after and cursor is None:
         ui.flash("error:That page of members does not exist; showing the first page.")
     return await _page(ui, service, audience, cursor)

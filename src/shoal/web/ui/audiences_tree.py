@@ -5,8 +5,9 @@ The form holds the tree as JSON in a hidden ``tree`` field and every visible inp
 leading to it (``r.all.1.where``). Each post rebuilds the tree from both — structure from
 the JSON, what was typed from the inputs — then applies the button that was pressed
 (``add:<path>``, ``remove:<path>``, ``negate:<path>``, ``group:<path>``; switching to and
-from the text form is ``audiences_form.from_form``). The server stays the only place that knows the tree, so the page needs no
-script beyond htmx, and without htmx the same posts re-render the whole page.
+from the text form is ``audiences_form.from_form``). The server stays the only place that
+knows the tree, so the page needs no script beyond htmx, and without htmx the same posts
+re-render the whole page.
 """
 
 from __future__ import annotations
@@ -95,16 +96,17 @@ def _window(node: Draft, fields: dict[str, str]) -> None:
     if mode == "last":
         node["window"] = {"last_days": literal(fields.get("last_days", "30"))}
     elif mode == "range":
-        since, until = fields.get("since", "").strip(), fields.get("until", "").strip()
+        since, until = fields.get("since", ""), fields.get("until", "")
         node["window"] = {"since": since or None, "until": until or None}
     else:
         node["window"] = None
 
 
 def _typed(fields: dict[str, str], field: str, node: Draft, name: str | None = None) -> str:
-    """What was typed for ``field`` (stripped), else what ``node`` holds under ``name``."""
+    """What was typed for ``field``, else what ``node`` holds under ``name``. Kept exactly
+    as typed: ``trait('plan ')`` is another trait, and the live count's text shows it."""
     kept = node.get(name or field)
-    return fields.get(field, kept if isinstance(kept, str) else "").strip()
+    return fields.get(field, kept if isinstance(kept, str) else "")
 
 
 def _selector(target: Draft, fields: dict[str, str], prefix: str = "") -> None:

@@ -147,6 +147,11 @@ def expand(node: Draft) -> Draft:
     """A node with the defaults ``to_builtins`` leaves out written in, so the editor can show
     every field (children are expanded as the editor reaches them)."""
     kind = node.get("kind")
+    if isinstance(node.get("window"), dict):
+        node = {
+            **node,
+            "window": {"last_days": None, "since": None, "until": None, **node["window"]},
+        }
     if kind == "event":
         defaults = {"type": "track", "event": None, "where": None, "window": None,
                     "measure": "count", "property": None, "op": "gte", "value": 1}  # fmt: skip
@@ -216,7 +221,8 @@ def shown(value: Any) -> str:
     if isinstance(value, int | float):
         return json.dumps(value)
     if isinstance(value, list):
-        return ", ".join(shown(v) for v in value)
+        # An empty text is written '' in a list, where a bare empty item would vanish.
+        return ", ".join(shown(v) or "''" for v in value)
     text = str(value)
     if literal(text) == text and "," not in text and text.isprintable():
         return text
