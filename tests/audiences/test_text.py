@@ -331,7 +331,7 @@ MISTAKES = [
     ("tag('a'))", "1:9", "this ')' closes no '('"),
     ("trait('plan') = 'pro", "1:17", "this text has no closing '"),
     ("tag('a\\q')", "1:7", "unknown escape \\ before 'q'"),
-    ("trait('d') before '2025-13-01'", "1:19", "not a valid date: '2025-13-01'"),
+    ("trait('d') before '2025-13-01'", "1:19", "not an ISO date: '2025-13-01'"),
     ("trait('d') before 'yesterday'", "1:19", "not an ISO date: 'yesterday'"),
     ("trait('n') between 5 and 1", "1:12", "'between' needs low <= high"),
     ("trait('n') between 1 5", "1:22", "expected 'and' between the two numbers"),

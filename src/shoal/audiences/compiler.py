@@ -67,6 +67,18 @@ def _two_valued(cond: exp.Expr) -> exp.Expr:
     return exp.Coalesce(this=exp.Paren(this=cond), expressions=[_FALSE.copy()])
 
 
+def _missing_from(table: str, other: str, *, entering: bool) -> exp.Select:
+    """``(profile_id, entering)`` of the rows of ``table`` whose id ``other`` lacks."""
+    column = _col("profile_id", "x")
+    lacking = exp.In(this=column, query=exp.Subquery(this=exp.select("profile_id").from_(other)))
+    flag = _TRUE.copy() if entering else _FALSE.copy()
+    return (
+        exp.select(column.copy(), exp.alias_(flag, "entering"))
+        .from_(exp.to_table(table).as_("x"))
+        .where(exp.Not(this=lacking))
+    )
+
+
 def name_path(name: str) -> list[str | int]:
     """The JSON path of a dotted trait or property name."""
     return list(name.split("."))
@@ -108,7 +120,9 @@ class Compiler:
         """``SELECT profile_id`` of the profiles of ``collection`` for which ``node`` holds."""
         scope = _Scope(collection, self._name("p"), only)
         cond = self.condition(node, scope)
-        select = self._scope_select(scope, [_col("profile_id", scope.alias)], cond)
+        select = self._scope_select(
+            scope, [exp.alias_(_col("profile_id", scope.alias), "profile_id")], cond
+        )
         return self._with_ctes(select)
 
     def changes(
@@ -118,7 +132,9 @@ class Compiler:
         (its current members are read from ``shoal_memberships``)."""
         scope = _Scope(collection, self._name("p"), only)
         cond = self.condition(node, scope)
-        fresh = self._scope_select(scope, [_col("profile_id", scope.alias)], cond).distinct()
+        fresh = self._scope_select(
+            scope, [exp.alias_(_col("profile_id", scope.alias), "profile_id")], cond
+        ).distinct()
         self.ctes.append(exp.CTE(this=fresh, alias=exp.TableAlias(this=exp.to_identifier("fresh"))))
         c = "c"
         where: list[exp.Expr] = [
@@ -135,30 +151,8 @@ class Compiler:
         self.ctes.append(
             exp.CTE(this=current, alias=exp.TableAlias(this=exp.to_identifier("current_members")))
         )
-        entered = (
-            exp.select(_col("profile_id", "f"), exp.alias_(_TRUE.copy(), "entering"))
-            .from_(exp.to_table("fresh").as_("f"))
-            .where(
-                exp.Not(
-                    this=exp.In(
-                        this=_col("profile_id", "f"),
-                        query=exp.Subquery(this=exp.select("profile_id").from_("current_members")),
-                    )
-                )
-            )
-        )
-        exited = (
-            exp.select(_col("profile_id", "m"), exp.alias_(_FALSE.copy(), "entering"))
-            .from_(exp.to_table("current_members").as_("m"))
-            .where(
-                exp.Not(
-                    this=exp.In(
-                        this=_col("profile_id", "m"),
-                        query=exp.Subquery(this=exp.select("profile_id").from_("fresh")),
-                    )
-                )
-            )
-        )
+        entered = _missing_from("fresh", "current_members", entering=True)
+        exited = _missing_from("current_members", "fresh", entering=False)
         both = exp.union(entered, exited, distinct=False)
         select = exp.select("*").from_(
             exp.Subquery(this=both, alias=exp.TableAlias(this=exp.to_identifier("changes")))
@@ -269,7 +263,10 @@ class Compiler:
 
     def compare_number(self, number: exp.Expr, op: str, value: object) -> exp.Expr:
         """A numeric comparison (counts and aggregates use it directly)."""
-        if op in ("eq", "neq") and isinstance(value, int | float):
+        if op == "neq":
+            # Exactly "not equal": a missing average is not equal to anything.
+            return exp.Not(this=_two_valued(self.compare_number(number, "eq", value)))
+        if op == "eq" and isinstance(value, int | float):
             if op == "eq":
                 return exp.EQ(this=number, expression=_num(value))
             return exp.NEQ(this=number, expression=_num(value))
@@ -495,47 +492,34 @@ class Compiler:
 
     def _account(self, node: Account, scope: _Scope) -> tuple[exp.Expr, exp.Expr | None]:
         accounts = self._nested(node.where, ACCOUNTS)
-        link = "l"
-        query = (
-            exp.select(exp.alias_(_col("user_id", link), "profile_id"))
-            .distinct()
-            .from_(self.schema.relation("shoal_links", link, USERS))
-            .where(
-                exp.and_(
-                    exp.EQ(this=_col("space", link), expression=_str(self.space)),
-                    exp.In(
-                        this=_col("account_id", link),
-                        query=exp.Subquery(this=exp.select("profile_id").from_(accounts)),
-                    ),
-                )
-            )
-        )
+        query = self._linked(USERS, accounts, "account_id").distinct()
+        query = query.select(exp.alias_(_col("user_id", "l"), "profile_id"), append=False)
         alias = self._join(scope, query, "a")
         return exp.Not(this=_col("profile_id", alias).is_(exp.null())), None
 
     def _users(self, node: Users, scope: _Scope) -> tuple[exp.Expr, exp.Expr]:
         users = self._nested(node.where, USERS)
-        link = "l"
-        query = (
-            exp.select(
-                exp.alias_(_col("account_id", link), "profile_id"),
-                exp.alias_(exp.Count(this=exp.Distinct(expressions=[_col("user_id", link)])), "v"),
-            )
-            .from_(self.schema.relation("shoal_links", link, ACCOUNTS))
-            .where(
-                exp.and_(
-                    exp.EQ(this=_col("space", link), expression=_str(self.space)),
-                    exp.In(
-                        this=_col("user_id", link),
-                        query=exp.Subquery(this=exp.select("profile_id").from_(users)),
-                    ),
-                )
-            )
-            .group_by(_col("account_id", link))
+        query = self._linked(ACCOUNTS, users, "user_id").select(
+            exp.alias_(_col("account_id", "l"), "profile_id"),
+            exp.alias_(exp.Count(this=exp.Distinct(expressions=[_col("user_id", "l")])), "v"),
+            append=False,
         )
-        alias = self._join(scope, query, "u")
+        alias = self._join(scope, query.group_by(_col("account_id", "l")), "u")
         count = exp.Coalesce(this=_col("v", alias), expressions=[_num(0)])
         return _two_valued(self.compare_number(count, node.op, node.value)), count
+
+    def _linked(self, collection: str, members: str, other: str) -> exp.Select:
+        """Links whose ``other`` side is a member of the CTE ``members``, as a join: ClickHouse
+        refuses an ``IN (SELECT …)`` over a CTE that itself joins."""
+        return (
+            exp.select(_col(other, "l"))
+            .from_(self.schema.relation("shoal_links", "l", collection))
+            .join(
+                exp.to_table(members).as_("n"),
+                on=exp.EQ(this=_col(other, "l"), expression=_col("profile_id", "n")),
+            )
+            .where(exp.EQ(this=_col("space", "l"), expression=_str(self.space)))
+        )
 
     def _nested(self, node: Condition, collection: str) -> str:
         """Compile a condition over another collection into a CTE of its members."""
@@ -543,7 +527,9 @@ class Compiler:
         try:
             scope = _Scope(collection, self._name("p"))
             cond = self.condition(node, scope)
-            select = self._scope_select(scope, [_col("profile_id", scope.alias)], cond)
+            select = self._scope_select(
+                scope, [exp.alias_(_col("profile_id", scope.alias), "profile_id")], cond
+            )
         finally:
             self.explained = saved
         name = self._name("m")

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import sqlglot
 from sqlglot import exp
 
 # What the reference evaluator and every engine agree is a number or a date in text form.
 NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 DATE_RE = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?"
-    r"(Z|[-+][0-9]{2}:?[0-9]{2})?$"
+    r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?"
+    r"(Z|[-+]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
 )
 OFFSET_RE = r"(Z|[-+][0-9]{2}:?[0-9]{2})$"
 Path = Sequence[str | int]
@@ -31,6 +33,13 @@ def _lit(value: str) -> exp.Literal:
 
 def _case(cond: exp.Expr, then: exp.Expr) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=cond, true=then)])
+
+
+_PG_REAL_DAY = sqlglot.parse_one(
+    "CAST(SUBSTRING(:x, 9, 2) AS INT) <= EXTRACT(DAY FROM MAKE_DATE(CAST(SUBSTRING(:x, 1, 4) "
+    "AS INT), CAST(SUBSTRING(:x, 6, 2) AS INT), 1) + INTERVAL '1 month' - INTERVAL '1 day')",
+    dialect="postgres",
+)
 
 
 def _path(path: Path) -> exp.JSONPath:
@@ -70,7 +79,9 @@ class Dialect:
         )
 
     def to_epoch_ms(self, text: exp.Expr) -> exp.Expr:
-        """Milliseconds since the epoch of an ISO date in ``text`` (UTC without an offset)."""
+        """Milliseconds since the epoch of an ISO date in ``text`` (UTC without an offset),
+        rounded half away from zero; surrounding spaces are ignored."""
+        text = exp.Trim(this=text)
         zoned = exp.TryCast(this=text.copy(), to=exp.DataType.build("timestamptz"))
         naive = exp.TryCast(this=text.copy(), to=exp.DataType.build("timestamp"))
         # Each branch converts on its own: mixing the two types would apply the session's
@@ -107,6 +118,7 @@ class Postgres(Dialect):
         return exp.Cast(this=extract, to=exp.DataType.build("text"))
 
     def to_epoch_ms(self, text: exp.Expr) -> exp.Expr:
+        text = exp.Trim(this=text)
         zoned = exp.Cast(this=text.copy(), to=exp.DataType.build("timestamptz"))
         naive = exp.AtTimeZone(
             this=exp.Cast(this=text.copy(), to=exp.DataType.build("timestamp")),
@@ -116,9 +128,11 @@ class Postgres(Dialect):
         moment.set("default", naive)
         seconds = exp.Extract(this=exp.var("epoch"), expression=moment)
         millis = exp.Round(this=exp.Mul(this=seconds, expression=exp.Literal.number(1000)))
-        return _case(
-            self.matches(text, DATE_RE), exp.Cast(this=millis, to=exp.DataType.build("bigint"))
-        )
+        as_ms = exp.Cast(this=millis, to=exp.DataType.build("bigint"))
+        # PostgreSQL's casts fail the whole query on 2025-02-30: check the day of the month
+        # first (CASE evaluates a branch only when its condition holds).
+        real_day = exp.replace_placeholders(_PG_REAL_DAY.copy(), x=text.copy())
+        return _case(self.matches(text, DATE_RE), _case(real_day, as_ms))
 
     def ends_with(self, text: exp.Expr, suffix: str) -> exp.Expr:
         return exp.EQ(
@@ -146,11 +160,18 @@ class ClickHouse(Dialect):
         return _case(self.matches(text, NUMBER_RE), exp.func("toFloat64OrNull", text.copy()))
 
     def to_epoch_ms(self, text: exp.Expr) -> exp.Expr:
+        text = exp.Trim(this=text)
         parsed = exp.Anonymous(
             this="parseDateTime64BestEffortOrNull",
             expressions=[text.copy(), exp.Literal.number(6), _lit("UTC")],
         )
-        millis = exp.Anonymous(this="toUnixTimestamp64Milli", expressions=[parsed])
+        micros = exp.Anonymous(this="toUnixTimestamp64Micro", expressions=[parsed])
+        # Half away from zero, like the other engines (toUnixTimestamp64Milli truncates).
+        half = exp.Mul(this=exp.func("sign", micros.copy()), expression=exp.Literal.number(500))
+        millis = exp.Anonymous(
+            this="intDiv",
+            expressions=[exp.Add(this=micros, expression=half), exp.Literal.number(1000)],
+        )
         return _case(self.matches(text, DATE_RE), millis)
 
 
@@ -158,6 +179,7 @@ class BigQuery(Dialect):
     """BigQuery: ``SAFE_CAST`` and ``UNIX_MILLIS``."""
 
     def to_epoch_ms(self, text: exp.Expr) -> exp.Expr:
+        text = exp.Trim(this=text)
         moment = exp.TryCast(this=text.copy(), to=exp.DataType.build("timestamp"))
         return _case(self.matches(text, DATE_RE), exp.func("UNIX_MILLIS", moment))
 
@@ -181,6 +203,7 @@ class Snowflake(Dialect):
         return _case(self.matches(text, NUMBER_RE), exp.func("TRY_TO_DOUBLE", text.copy()))
 
     def to_epoch_ms(self, text: exp.Expr) -> exp.Expr:
+        text = exp.Trim(this=text)
         moment = exp.func("TRY_TO_TIMESTAMP_TZ", text.copy())
         millis = exp.Anonymous(this="DATE_PART", expressions=[exp.var("epoch_millisecond"), moment])
         return _case(self.matches(text, DATE_RE), millis)

@@ -455,9 +455,11 @@ def _is_scalar(value: Any) -> bool:
 
 
 _NOT_RE2 = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?(?:=|!|<=|<!|>)")
+# The same shape as ``dialects.DATE_RE``: what every engine reads as a date, identically.
 _DATE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
+    r"^([1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"(?:[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,6}))?)?)?"
+    r"(Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?$"
 )
 
 
@@ -481,4 +483,8 @@ def parse_date(text: str) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise DefinitionError(f"not a valid date: {text!r} ({exc})") from None
-    return int(moment.timestamp() * 1000)
+    # Whole microseconds, then milliseconds rounded half away from zero, as DuckDB's
+    # epoch_ms and PostgreSQL's round() do (float seconds would lose the last digit).
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (micros + 500) // 1000 if micros >= 0 else -((-micros + 500) // 1000)
