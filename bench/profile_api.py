@@ -119,13 +119,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=1000, help="per resource")
+    parser.add_argument(
+        "--store-memory-limit",
+        default="2GB",
+        help="SHOAL_STORE_MEMORY_LIMIT of the server (the 256MB default cannot hold the "
+        "identity tables' ART indexes at a million profiles: requests fail out of memory)",
+    )
     parser.add_argument("--json", help="Write the results to this file.")
     args = parser.parse_args()
     install_watchdog(1800)
     print_header(
         "Profile API latency",
         None,
-        [f"{args.profiles:,} profiles; {args.requests:,} sequential requests per resource"],
+        [
+            f"{args.profiles:,} profiles; {args.requests:,} sequential requests per resource; "
+            f"store memory limit {args.store_memory_limit}"
+        ],
     )
     root = temp_dir("profile-api")
     data_dir = root / "data"
@@ -136,7 +145,17 @@ def main() -> None:
            "--host", HOST, "--port", str(port), "--log-level", "warning"]  # fmt: skip
     log_path = root / "server.log"
     server = Server(
-        spawn(cmd, log_path, {"SHOAL_ADMIN_TOKEN": ADMIN_TOKEN}), port, data_dir, log_path
+        spawn(
+            cmd,
+            log_path,
+            {
+                "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN,
+                "SHOAL_STORE_MEMORY_LIMIT": args.store_memory_limit,
+            },
+        ),
+        port,
+        data_dir,
+        log_path,
     )
     server.wait_healthy(timeout=300)
     try:

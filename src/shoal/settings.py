@@ -6,6 +6,7 @@ the scheme of ``store_url`` an event-store backend, both looked up in their regi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -38,8 +39,9 @@ class Settings(BaseSettings):
     queue_sync: Literal["off", "normal", "full"] = "normal"
     """SQLite queue fsync policy. ``normal`` survives a crash of Shoal itself; ``full``
     also survives power loss at the cost of one fsync per commit (see docs/operations.md)."""
-    store_memory_limit: str = "256MB"
-    """DuckDB buffer-manager limit."""
+    store_memory_limit: str = Field(default_factory=lambda: default_memory_limit())
+    """DuckDB buffer-manager limit (default: a quarter of the machine's memory, at least
+    512MB): identity's indexes must fit in it, about 1 GB per million profiles."""
     store_threads: int = 2
 
     dedupe_window_hours: int = Field(default=168, ge=24)
@@ -84,3 +86,14 @@ class Settings(BaseSettings):
     def resolved_store_url(self) -> str:
         """The event-store URL, defaulting to the embedded DuckDB file in the data dir."""
         return self.store_url or f"duckdb:///{self.data_dir.resolve() / 'events.duckdb'}"
+
+
+def default_memory_limit() -> str:
+    """A quarter of physical memory, at least 512 MB: DuckDB keeps the identity tables'
+    indexes in memory, and a limit below what they need fails queries (256 MB did at a
+    million profiles)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1GB"
+    return f"{max(512, total // 4 // (1 << 20))}MB"

@@ -189,6 +189,12 @@ class Graph:
         and the lookup retried. At the merge or identity caps nothing merges and nothing is
         added, but the message still resolves to its highest-priority match.
         """
+        if len(idents) == 1:
+            # The common case (say an anonymous page view of a known visitor): one known
+            # identifier attaches and changes nothing. Anything else takes the full path.
+            owner = self.ids.get(idents[0].skey)
+            if owner is not None:
+                return self.profiles[self.find(owner)]
         ts: int = event.timestamp
         cands = list(idents)
         while True:

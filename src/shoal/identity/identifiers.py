@@ -12,6 +12,7 @@ identifiers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from shoal.identity.rules import CompiledSettings
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_B62_PAIRS = [a + b for a in _B62 for b in _B62]
 PROFILE_PREFIX = {"users": "use_", "accounts": "acc_"}
 
 
@@ -77,10 +79,13 @@ def profile_id(collection: str, pk: int) -> str:
     """The public profile id (``use_…`` / ``acc_…``) of a profile number."""
     digits = []
     n = pk
-    while n:
-        n, rem = divmod(n, 62)
-        digits.append(_B62[rem])
-    return PROFILE_PREFIX[collection] + "".join(reversed(digits)).rjust(11, "0")
+    while n >= 3844:  # two base-62 digits at a time
+        n, rem = divmod(n, 3844)
+        digits.append(_B62_PAIRS[rem])
+    text = "".join(reversed(digits))
+    if n:
+        text = (_B62[n // 62] + _B62[n % 62] if n >= 62 else _B62[n]) + text
+    return PROFILE_PREFIX[collection] + text.rjust(11, "0")
 
 
 def parse_profile_id(value: str) -> tuple[str, int] | None:
@@ -108,16 +113,23 @@ def _text(value: object) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def _spellings(key: str) -> tuple[str, str]:
+    """The snake_case and camelCase spellings of a key (there are few keys: cached)."""
+    snake = _CAMEL.sub("_", key).lower()
+    camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+    return snake, camel
+
+
 def _lookup(obj: object, key: str) -> object:
     """``obj[key]``, accepting the camelCase or snake_case spelling of ``key``."""
     if not isinstance(obj, dict):
         return None
     if key in obj:
         return obj[key]
-    snake = _CAMEL.sub("_", key).lower()
+    snake, camel = _spellings(key)
     if snake in obj:
         return obj[snake]
-    camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
     return obj.get(camel)
 
 
@@ -126,8 +138,13 @@ def raw_identifiers(msg: dict[str, Any], rules: CompiledSettings) -> list[tuple[
     out: list[tuple[str, str, str]] = []
 
     def add(collection: str, id_type: str, value: object) -> None:
-        text = _text(value)
-        if text is not None:
+        if value is None:
+            return
+        if isinstance(value, str):  # the common case, inlined from ``_text``
+            text: str | None = value.strip()
+        else:
+            text = _text(value)
+        if text:
             out.append((collection, id_type, text))
 
     kind = msg.get("type")
@@ -195,5 +212,15 @@ def extract(
         if (id_type, value) not in target:
             skey = "\x1f".join((space, collection, id_type, value))
             target[(id_type, value)] = Identifier(collection, id_type, value, skey, rule.priority)
-    order = lambda i: (i.priority, i.type, i.value)  # noqa: E731
-    return sorted(users.values(), key=order), sorted(accounts.values(), key=order), blocked
+    return _ordered(users), _ordered(accounts), blocked
+
+
+def _order(ident: Identifier) -> tuple[int, str, str]:
+    return ident.priority, ident.type, ident.value
+
+
+def _ordered(found: dict[tuple[str, str], Identifier]) -> list[Identifier]:
+    values = list(found.values())
+    if len(values) > 1:
+        values.sort(key=_order)
+    return values

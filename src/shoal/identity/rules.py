@@ -188,7 +188,10 @@ class CompiledRule:
         """Whether ``value`` is blocked for this type."""
         if value in self.exact_blocks:
             return True
-        return any(p.search(value) for p in self.regex_blocks)
+        for pattern in self.regex_blocks:  # noqa: SIM110 (a plain loop: runs per identifier)
+            if pattern.search(value):
+                return True
+        return False
 
 
 class CompiledSettings:

@@ -189,8 +189,10 @@ class IdentityStage:
         graph = self.graph
         changes = RoundChanges()
         before = len(graph.profiles)
+        recent = self.recent
+        resolved = 0
         for ev, space, rules, users, accounts in work:
-            replayed = message_key(ev.source_id, ev.message_id) in self.recent
+            replayed = f"{ev.source_id}\x1f{ev.message_id}" in recent  # message_key, inlined
             user: Profile | None = None
             if users:
                 user = graph.resolve(space, "users", users, ev, rules, changes)
@@ -198,9 +200,7 @@ class IdentityStage:
                 ev.profile_id = user.id
                 if not replayed:
                     changes.timeline.append((space, user.pk, ev))
-                self.stats.resolved += 1
-            else:
-                self.stats.unresolved += 1
+                resolved += 1
             if accounts:
                 account = graph.resolve(space, "accounts", accounts, ev, rules, changes)
                 _touch(account, ev, changes, "group")
@@ -211,6 +211,8 @@ class IdentityStage:
                     changes.links.append(
                         (space, user.pk, account.pk, ev.message_id, ev.source_id, ev.timestamp)
                     )
+        self.stats.resolved += resolved
+        self.stats.unresolved += len(work) - resolved
         self.stats.profiles_created += max(0, len(graph.profiles) - before)
         return changes
 

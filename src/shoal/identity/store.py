@@ -84,6 +84,19 @@ class IdentityStore(Protocol):
         """A profile's state, following merges to the canonical one (skipped when
         ``canonical`` says ``pk`` is one); ``details`` adds mappings and last seen."""
 
+    async def lookup(
+        self,
+        space: str,
+        collection: str,
+        ref: int | tuple[str, str],
+        *,
+        details: bool = True,
+        computed: bool = False,
+    ) -> tuple[Profile, dict[str, tuple[Any, int]]] | None:
+        """The canonical profile of ``collection`` named by ``ref`` (a profile number or an
+        ``(id_type, value)`` identifier), in one store call: ``details`` as for
+        ``profile``, and ``computed`` adds its computed traits (else ``{}``)."""
+
     async def members(self, space: str, pk: int) -> list[int]:
         """The canonical profile and every profile merged into it."""
 

@@ -40,18 +40,19 @@ async def _profile(
     collection: str,
     external_id: str,
     details: bool = True,
-) -> tuple[str, Profile]:
+    computed: bool = False,
+) -> tuple[str, Profile, dict[str, tuple[Any, int]]]:
+    """The profile a request names, with its computed traits if asked, in one store call."""
     try:
         check_space(space)
     except LookupError:
         raise ApiError(404, "not_found", "Space was not found.") from None
     scope = space_of(workspace_id, space)
     parsed = parse_profile_id(external_id)
-    resolved = False
+    ref: int | tuple[str, str]
     if parsed is not None and parsed[0] == collection:
-        pk: int | None = parsed[1]
+        ref = parsed[1]
     else:
-        resolved = True
         id_type, sep, value = external_id.partition(":")
         if not sep or not id_type or not value:
             raise ApiError(
@@ -60,13 +61,11 @@ async def _profile(
                 "the profile is named <id_type>:<value> (e.g. email:jane@example.com) "
                 "or by its profile id",
             )
-        pk = await service.store.canonical(scope, collection, id_type.lower(), value)
-    profile = None
-    if pk is not None:
-        profile = await service.store.profile(scope, pk, canonical=resolved, details=details)
-    if profile is None or profile.collection != collection:
+        ref = (id_type.lower(), value)
+    found = await service.store.lookup(scope, collection, ref, details=details, computed=computed)
+    if found is None:
         raise _not_found()
-    return scope, profile
+    return scope, found[0], found[1]
 
 
 def _iso(ms: int | None) -> str | None:
@@ -97,14 +96,15 @@ async def traits(
 ) -> dict[str, Any]:
     """Traits (last updated wins) and computed traits, by key; page with ``next``."""
     service = identity_of(runtime)
-    scope, profile = await _profile(
-        service, user.workspace_id, space, collection, external_id, details=False
+    want_computed = class_ in (None, "computed_trait")
+    scope, profile, computed = await _profile(
+        service, user.workspace_id, space, collection, external_id, False, want_computed
     )
     values: dict[str, tuple[Any, int]] = {}
     if class_ is None:
         values = {k: (v[0], v[1]) for k, v in profile.traits.items() if v[0] is not None}
-    if class_ in (None, "computed_trait"):
-        values.update(await service.store.computed(scope, profile.pk))
+    if want_computed:
+        values.update(computed)
     if class_ == "audience" and runtime.audiences is not None:
         # Audience traits: true for each audience the profile is in (Segment's class).
         visible = {a.key for a in runtime.audiences.visible(user, space)}
@@ -135,7 +135,7 @@ async def external_ids(
 ) -> dict[str, Any]:
     """Every identifier of the profile (merged profiles included), oldest first."""
     service = identity_of(runtime)
-    _scope, profile = await _profile(service, user.workspace_id, space, collection, external_id)
+    _scope, profile, _ = await _profile(service, user.workspace_id, space, collection, external_id)
     start = next or 0
     rows = profile.mappings[start : start + limit]
     data = [
@@ -175,7 +175,7 @@ async def events(
 ) -> dict[str, Any]:
     """The profile's events, merged and anonymous history included; newest first by default."""
     service = identity_of(runtime)
-    scope, profile = await _profile(
+    scope, profile, _ = await _profile(
         service, user.workspace_id, space, collection, external_id, details=False
     )
     bounds: list[int | None] = []
@@ -224,7 +224,7 @@ async def metadata(
 ) -> dict[str, Any]:
     """When the profile was created and last updated, and its first and last message."""
     service = identity_of(runtime)
-    _scope, p = await _profile(service, user.workspace_id, space, collection, external_id)
+    _scope, p, _ = await _profile(service, user.workspace_id, space, collection, external_id)
     return {
         "metadata": {
             "id": p.id,
@@ -254,7 +254,7 @@ async def links(
 ) -> dict[str, Any]:
     """Accounts of a user (or users of an account) with their external ids."""
     service = identity_of(runtime)
-    scope, profile = await _profile(
+    scope, profile, _ = await _profile(
         service, user.workspace_id, space, collection, external_id, details=False
     )
     other = "accounts" if collection == "users" else "users"
@@ -283,7 +283,7 @@ async def merges(
 ) -> dict[str, Any]:
     """How the profile came to be: every merge into it, with the message that caused it."""
     service = identity_of(runtime)
-    scope, profile = await _profile(
+    scope, profile, _ = await _profile(
         service, user.workspace_id, space, collection, external_id, details=False
     )
     records = await service.store.merges(scope, profile.pk)
@@ -310,7 +310,7 @@ async def audiences(
     """The audiences the profile is currently in (as of each audience's last refresh), with
     when it entered, plus its static lists and tags."""
     service = identity_of(runtime)
-    scope, profile = await _profile(
+    scope, profile, _ = await _profile(
         service, user.workspace_id, space, collection, external_id, details=False
     )
     if runtime.audiences is None:
