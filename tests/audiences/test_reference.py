@@ -438,3 +438,29 @@ def test_only_the_collection_and_space_asked_for() -> None:
     )
     assert run(m.Trait(name="plan", op="eq", value="pro"), data) == set()
     assert run(m.Trait(name="plan", op="eq", value="pro"), data, "accounts") == {2}
+
+
+def test_event_selectors_only_for_conditions_that_need_a_matching_event() -> None:
+    from shoal.audiences.model import event_selectors
+    from shoal.audiences.text import parse
+
+    assert event_selectors(parse("event('A').count() >= 2 or page('Home')")) == [
+        ("track", "A"),
+        ("page", "Home"),
+    ]
+    assert event_selectors(parse("event('A') then event('B') within 1 hour")) == [
+        ("track", "A"),
+        ("track", "B"),
+    ]
+    # Anything a profile without matching events satisfies, or that traits, negations or
+    # time decide, can change through any event (or none): no selectors.
+    for text in (
+        "event('A').count() = 0",
+        "event('A').count() < 3",
+        "not event('A')",
+        "event('A') and trait('plan') = 'pro'",
+        "event('A') then not event('B') within 1 hour",
+        "event('A').avg('x') != 3",
+        "everyone",
+    ):
+        assert event_selectors(parse(text)) is None, text

@@ -45,6 +45,11 @@ from shoal.audiences.model import (
 from shoal.audiences.schema import WAREHOUSE, Schema
 
 _TRUE, _FALSE = exp.true(), exp.false()
+NOW_SENTINEL = 987_654_321_012_345
+"""Stands for "now" in a cached template (a moment in the year 33,267: no real value)."""
+ONLY_TABLE: list[int] = []
+"""Passed as ``only``: restrict to the ids in the temporary table ``realtime_only``."""
+ONLY_TABLE_NAME = "realtime_only"
 
 
 def _num(value: float | int) -> exp.Expr:
@@ -109,6 +114,7 @@ class Compiler:
         self.schema = schema
         self.space = space
         self.now = now_ms
+        self.templated = now_ms == NOW_SENTINEL
         self.ctes: list[exp.CTE] = []
         self.explained: Explained | None = None
 
@@ -277,9 +283,17 @@ class Compiler:
         assert isinstance(value, int | float)
         return cls(this=number, expression=_num(value))
 
+    def now_plus(self, delta: int) -> exp.Expr:
+        """The moment ``now + delta`` ms; a template keeps ``now`` as a literal of its own,
+        so a cached query is reused by replacing it (see ``compile_template``)."""
+        if not self.templated:
+            return _num(self.now + delta)
+        if not delta:
+            return _num(NOW_SENTINEL)
+        return exp.Paren(this=exp.Add(this=_num(NOW_SENTINEL), expression=_num(delta)))
+
     def compare_time(self, ms: exp.Expr, op: str, value: object) -> exp.Expr:
         """A comparison of epoch milliseconds with a date operator."""
-        now = self.now
         if op == "exists":
             return exp.Not(this=ms.is_(exp.null()))
         if op == "not_exists":
@@ -294,11 +308,11 @@ class Compiler:
         assert isinstance(value, int)
         span = value * DAY_MS
         if op == "within_last":
-            return exp.Between(this=ms, low=_num(now - span), high=_num(now))
+            return exp.Between(this=ms, low=self.now_plus(-span), high=self.now_plus(0))
         if op == "more_than_ago":
-            return exp.LT(this=ms, expression=_num(now - span))
+            return exp.LT(this=ms, expression=self.now_plus(-span))
         if op == "within_next":
-            return exp.Between(this=ms, low=_num(now), high=_num(now + span))
+            return exp.Between(this=ms, low=self.now_plus(0), high=self.now_plus(span))
         raise DefinitionError(f"operator {op!r} does not apply to times")
 
     # -- events ----------------------------------------------------------------------------------
@@ -351,7 +365,7 @@ class Compiler:
         if window is None:
             return []
         if window.last_days is not None:
-            return [exp.GTE(this=ts, expression=_num(self.now - window.last_days * DAY_MS))]
+            return [exp.GTE(this=ts, expression=self.now_plus(-window.last_days * DAY_MS))]
         out: list[exp.Expr] = []
         if window.since:
             out.append(exp.GTE(this=ts.copy(), expression=_num(parse_date(window.since))))
@@ -438,7 +452,7 @@ class Compiler:
         if node.followed:
             outcome: exp.Expr = within
         else:
-            matured = exp.LTE(this=_col("ts", x), expression=_num(self.now - limit))
+            matured = exp.LTE(this=_col("ts", x), expression=self.now_plus(-limit))
             outcome = exp.and_(matured, exp.Not(this=exp.Paren(this=within)))
         window = self._window(node.window, _col("ts", x))
         return (
@@ -579,6 +593,9 @@ class Compiler:
         return name
 
     def _only(self, column: exp.Expr, ids: list[int]) -> exp.Expr:
+        if ids is ONLY_TABLE:
+            query = exp.select("profile_id").from_(ONLY_TABLE_NAME)
+            return exp.In(this=column, query=exp.Subquery(this=query))
         return exp.In(this=column, expressions=[_num(i) for i in ids]) if ids else _FALSE.copy()
 
     def _scope_select(
@@ -644,6 +661,16 @@ def compile_changes(
     return (
         Compiler(dialect, schema, space, now_ms).changes(node, collection, key, only).sql(dialect)
     )
+
+
+def compile_template(
+    node: Condition, collection: str, space: str, dialect: str, key: str, schema: Schema
+) -> str:
+    """The changes query of a real-time pass, reusable: "now" is ``NOW_SENTINEL`` (replace
+    it with the moment) and the profiles are those in the temporary table
+    ``realtime_only``. Compiling costs far more than running it on a few profiles."""
+    compiler = Compiler(dialect, schema, space, NOW_SENTINEL)
+    return compiler.changes(node, collection, key, ONLY_TABLE).sql(dialect)
 
 
 def compile_count(

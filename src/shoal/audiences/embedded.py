@@ -10,6 +10,7 @@ sizes, static lists and tags are the audiences' own tables.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -101,21 +102,54 @@ class EmbeddedSchema(Schema):
         return exp.replace_placeholders(_parse(_OBJECT_EVENTS), coll=collection, path=path)
 
 
+@functools.cache
+def _relations() -> dict[str, exp.Expr]:
+    # Parsed once: ``Schema.relation`` hands out copies.
+    return {
+        "shoal_profiles": _parse(_PROFILES),
+        "shoal_events": _parse(_EVENTS),
+        "shoal_computed": _parse(_COMPUTED),
+        "shoal_links": _parse(_LINKS),
+        "shoal_memberships": _parse(_MEMBERS),
+        "shoal_lists": _parse(_LISTS),
+    }
+
+
 def embedded_schema(objects: dict[str, str] | None = None) -> EmbeddedSchema:
     """The schema compiled audiences use on the embedded store."""
     return EmbeddedSchema(
-        relations={
-            "shoal_profiles": _parse(_PROFILES),
-            "shoal_events": _parse(_EVENTS),
-            "shoal_computed": _parse(_COMPUTED),
-            "shoal_links": _parse(_LINKS),
-            "shoal_memberships": _parse(_MEMBERS),
-            "shoal_lists": _parse(_LISTS),
-        },
+        relations=_relations(),
         event_json={
             "properties": ("message", ("properties",)),
             "context": ("message", ("context",)),
         },
         trait_pairs=True,
         objects=dict(objects or {}),
+    )
+
+
+# A real-time pass evaluates every real-time audience of a space for the profiles a round
+# touched: their events and profile rows are copied once into temporary tables of the
+# pass's cursor, so each audience's query reads a few rows instead of the whole store.
+REALTIME_SETUP = (
+    "CREATE OR REPLACE TEMP TABLE realtime_events AS SELECT e.space, p.collection, "
+    "p.canonical AS profile_id, e.type, e.event, e.timestamp, e.message "
+    "FROM identity_events AS e JOIN identity_profiles AS p ON p.pk = e.pk "
+    "WHERE p.canonical IN (SELECT profile_id FROM realtime_only)",
+    "CREATE OR REPLACE TEMP TABLE realtime_profiles AS SELECT space, collection, "
+    "pk AS profile_id, traits FROM identity_profiles "
+    "WHERE canonical = pk AND pk IN (SELECT profile_id FROM realtime_only)",
+)
+
+
+def realtime_schema() -> EmbeddedSchema:
+    """The embedded schema of a real-time pass (see ``REALTIME_SETUP``)."""
+    base = embedded_schema()
+    relations = {
+        **base.relations,
+        "shoal_events": exp.to_table("realtime_events"),
+        "shoal_profiles": exp.to_table("realtime_profiles"),
+    }
+    return EmbeddedSchema(
+        relations=relations, event_json=base.event_json, trait_pairs=True, objects={}
     )

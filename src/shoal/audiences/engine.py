@@ -19,6 +19,7 @@ ingestion never waits for an audience query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.audiences import model
-from shoal.audiences.compiler import compile_changes
-from shoal.audiences.embedded import embedded_schema
+from shoal.audiences.compiler import NOW_SENTINEL, compile_changes, compile_template
+from shoal.audiences.embedded import EmbeddedSchema, embedded_schema, realtime_schema
 from shoal.audiences.emit import Emitter
 from shoal.audiences.members import MembershipStore
 from shoal.audiences.repo import Audience, AudienceRepo
@@ -97,10 +98,14 @@ class AudienceEngine:
         self.debounce_s = debounce_s
         self.tick_s = tick_s
         self._dirty: dict[str, set[int]] = {}
+        self._kinds: dict[str, set[tuple[str, str | None]] | None] = {}
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
         self._failed_at: dict[str, float] = {}
         self._last_full: dict[str, float] = {}
+        self._objects: dict[tuple[str, str], dict[str, str]] = {}
+        self._templates: dict[tuple[str, int], str] = {}
+        self._selectors: dict[tuple[str, int], list[tuple[str, str | None]] | None] = {}
         self._cache: list[Audience] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.busy = False
@@ -123,14 +128,24 @@ class AudienceEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def touched(self, space: str, pks: set[int]) -> None:
-        """Identity's listener: these canonical profiles of ``space`` changed."""
+    def touched(
+        self, space: str, pks: set[int], kinds: set[tuple[str, str | None]] | None = None
+    ) -> None:
+        """Identity's listener: these canonical profiles of ``space`` changed, through events
+        of these ``(type, name)`` kinds only (``None``: in any way)."""
         self._dirty.setdefault(space, set()).update(pks)
+        if kinds is None or (space in self._kinds and self._kinds[space] is None):
+            self._kinds[space] = None
+        else:
+            known = self._kinds.setdefault(space, set())
+            assert known is not None
+            known.update(kinds)
         self._wake.set()
 
     def invalidate(self) -> None:
-        """Definitions changed: reload them on the next pass."""
+        """Definitions changed: reload them (and the object collections) on the next pass."""
         self._cache = None
+        self._objects.clear()
 
     def audiences(self) -> list[Audience]:
         """Every audience, dependencies first (cached until ``invalidate``)."""
@@ -151,38 +166,59 @@ class AudienceEngine:
         lock = self._locks.setdefault(audience.id, asyncio.Lock())
         async with lock:
             started = time.perf_counter()
-            full = only is None
-            space = space_for(audience)
+            at = now_ms()
             try:
-                node = model.from_json(audience.definition)
-                objects = await asyncio.to_thread(
-                    self.repo.object_collections, audience.workspace_id, audience.environment
-                )
-                at = now_ms()
                 sql = compile_changes(
-                    node, audience.collection, space, at, "duckdb", audience.key,
-                    embedded_schema(objects), only,
+                    model.from_json(audience.definition), audience.collection,
+                    space_for(audience), at, "duckdb", audience.key,
+                    await self._schema(audience), only,
                 )  # fmt: skip
                 entered, exited = await self.members.changes(sql)
-                size = await self.members.apply(
-                    space, audience.key, audience.version, entered, exited, at, full
-                )
             except Exception as exc:
-                self._failed_at[audience.id] = time.monotonic()
-                message = f"{type(exc).__name__}: {exc}"
-                await asyncio.to_thread(
-                    self.repo.record_refresh, audience.id, status="error", error=message, size=None
-                )
-                self.invalidate()
+                await self._failed(audience, exc)
                 raise
-            self._failed_at.pop(audience.id, None)
-            if full:
-                self._last_full[audience.id] = time.time()
-            if full or audience.status != "ready" or entered or exited:
-                await asyncio.to_thread(
-                    self.repo.record_refresh, audience.id, status="ready", error=None, size=size
-                )
-                self.invalidate()
+            return await self._record(audience, entered, exited, at, only is None, started)
+
+    async def _schema(self, audience: Audience) -> EmbeddedSchema:
+        scope = (audience.workspace_id, audience.environment)
+        objects = self._objects.get(scope)
+        if objects is None:
+            objects = await asyncio.to_thread(self.repo.object_collections, *scope)
+            self._objects[scope] = objects
+        return embedded_schema(objects)
+
+    async def _failed(self, audience: Audience, exc: BaseException) -> None:
+        self._failed_at[audience.id] = time.monotonic()
+        message = f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(
+            self.repo.record_refresh, audience.id, status="error", error=message, size=None
+        )
+        self.invalidate()
+
+    async def _record(
+        self, audience: Audience, entered: list[int], exited: list[int], at: int, full: bool,
+        started: float,
+    ) -> Outcome:  # fmt: skip
+        """Apply a refresh's changes and tell everyone who listens (callers hold the lock)."""
+        space = space_for(audience)
+        if not (full or entered or exited) and audience.status == "ready":
+            # A real-time re-check that changed nothing: nothing to write.
+            return Outcome(0, 0, audience.size or 0, False, time.perf_counter() - started)
+        try:
+            size = await self.members.apply(
+                space, audience.key, audience.version, entered, exited, at, full
+            )
+        except Exception as exc:
+            await self._failed(audience, exc)
+            raise
+        self._failed_at.pop(audience.id, None)
+        if full:
+            self._last_full[audience.id] = time.time()
+        if full or audience.status != "ready" or entered or exited:
+            await asyncio.to_thread(
+                self.repo.record_refresh, audience.id, status="ready", error=None, size=size
+            )
+            self.invalidate()
         if entered or exited:
             for listener in self.listeners:
                 listener(audience, entered, exited)
@@ -210,8 +246,9 @@ class AudienceEngine:
             try:
                 await asyncio.sleep(self.debounce_s)
                 dirty, self._dirty = self._dirty, {}
+                kinds, self._kinds = self._kinds, {}
                 for space, pks in dirty.items():
-                    await self._realtime_pass(space, pks)
+                    await self._realtime_pass(space, pks, kinds.get(space))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -219,23 +256,74 @@ class AudienceEngine:
             finally:
                 self.busy = False
 
-    async def _realtime_pass(self, space: str, pks: set[int]) -> None:
+    async def _realtime_pass(
+        self, space: str, pks: set[int], kinds: set[tuple[str, str | None]] | None = None
+    ) -> None:
         targets = [
             a
             for a in self.audiences()
-            if a.refresh == "realtime" and a.status in ("ready", "error") and space_for(a) == space
+            if a.refresh == "realtime"
+            and a.status in ("ready", "error")
+            and space_for(a) == space
+            # Objects are not identity profiles: their schedule keeps them current.
+            and a.collection in (model.USERS, model.ACCOUNTS)
+            and (kinds is None or self._may_change(a, kinds))
         ]
         if not targets:
             return
-        expanded = await self._with_links(space, pks, targets)
-        only = sorted(expanded)
-        for audience in targets:
-            if audience.collection not in (model.USERS, model.ACCOUNTS):
-                continue  # objects are not identity profiles: their schedule keeps them current
-            try:
-                await self.refresh(audience, only)
-            except Exception:
-                log.warning("real-time refresh of audience %s failed", audience.key, exc_info=True)
+        only = sorted(await self._with_links(space, pks, targets))
+        async with contextlib.AsyncExitStack() as stack:
+            # One pass holds every target: a full refresh in between would apply its
+            # changes twice. Sorted, so two passes can never wait on each other.
+            for audience in sorted(targets, key=lambda a: a.id):
+                await stack.enter_async_context(self._locks.setdefault(audience.id, asyncio.Lock()))
+            started = time.perf_counter()
+            at = now_ms()
+            queries: list[str] = []
+            for audience in targets:
+                template = await self._template(audience)
+                queries.append(template.replace(str(NOW_SENTINEL), str(at)))
+            results = await self.members.realtime_changes(only, queries)
+            for audience, result in zip(targets, results, strict=True):
+                if isinstance(result, BaseException):
+                    await self._failed(audience, result)
+                    log.warning("real-time refresh of audience %s failed: %s", audience.key, result)
+                    continue
+                try:
+                    await self._record(audience, *result, at, False, started)
+                except Exception:
+                    log.warning("recording audience %s failed", audience.key, exc_info=True)
+
+    def _may_change(self, audience: Audience, kinds: set[tuple[str, str | None]]) -> bool:
+        """Whether events of these kinds can change the audience for the profiles that
+        received them (audiences whose conditions are all positive event conditions only
+        change through the events they name)."""
+        key = (audience.id, audience.version)
+        selectors = self._selectors.get(key, ())
+        if selectors == ():
+            selectors = self._selectors[key] = model.event_selectors(
+                model.from_json(audience.definition)
+            )
+        if selectors is None:
+            return True
+        return any(
+            (kind == "any" or kind == seen_type) and (name is None or name == seen_name)
+            for kind, name in selectors
+            for seen_type, seen_name in kinds
+        )
+
+    async def _template(self, audience: Audience) -> str:
+        """The audience version's real-time query, compiled once (compiling costs far more
+        than running it over a round's few profiles)."""
+        key = (audience.id, audience.version)
+        found = self._templates.get(key)
+        if found is None:
+            found = compile_template(
+                model.from_json(audience.definition), audience.collection,
+                space_for(audience), "duckdb", audience.key, realtime_schema(),
+            )  # fmt: skip
+            self._templates[key] = found
+        return found
 
     async def _with_links(self, space: str, pks: set[int], targets: list[Audience]) -> set[int]:
         linked = any(

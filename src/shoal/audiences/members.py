@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from shoal.audiences.embedded import MIGRATIONS
+from shoal.audiences.embedded import MIGRATIONS, REALTIME_SETUP
 from shoal.store.duckdb import DuckDBStore
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -66,6 +66,49 @@ class MembershipStore:
             for pk, entering in cur.execute(sql).fetchall():
                 (entered if entering else exited).append(pk)
             return entered, exited
+
+        return await self.store.run_read(run)
+
+    async def realtime_changes(
+        self, pks: Sequence[int], queries: Sequence[str]
+    ) -> list[tuple[list[int], list[int]] | Exception]:
+        """Run real-time templates (``compiler.compile_template``) for the profiles ``pks``
+        on one cursor: its temporary table ``realtime_only`` holds them. A query that fails
+        gives its exception in its place; the others still run."""
+
+        def run(cur: duckdb.DuckDBPyConnection) -> list[tuple[list[int], list[int]] | Exception]:
+            cur.execute("CREATE OR REPLACE TEMP TABLE realtime_only (profile_id BIGINT)")
+            cur.execute("INSERT INTO realtime_only SELECT unnest(?::BIGINT[])", [list(pks)])
+            for statement in REALTIME_SETUP:
+                cur.execute(statement)
+            if len(queries) > 1:
+                # One statement for the whole pass: DuckDB's per-statement overhead, not the
+                # few rows, dominates. Compiled queries are wrapped whole, never edited.
+                union = " UNION ALL ".join(
+                    f"SELECT {i} AS query, * FROM ({sql})" for i, sql in enumerate(queries)
+                )
+                try:
+                    rows = cur.execute(union).fetchall()
+                except duckdb.Error:
+                    rows = None  # find the failing query one by one below
+                if rows is not None:
+                    split: list[tuple[list[int], list[int]] | Exception] = [
+                        ([], []) for _ in queries
+                    ]
+                    for query, pk, entering in rows:
+                        found = split[query]
+                        assert not isinstance(found, Exception)
+                        (found[0] if entering else found[1]).append(int(pk))
+                    return split
+            out: list[tuple[list[int], list[int]] | Exception] = []
+            for sql in queries:
+                try:
+                    rows = cur.execute(sql).fetchall()
+                except duckdb.Error as exc:
+                    out.append(exc)
+                    continue
+                out.append(([int(p) for p, e in rows if e], [int(p) for p, e in rows if not e]))
+            return out
 
         return await self.store.run_read(run)
 

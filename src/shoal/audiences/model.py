@@ -281,6 +281,48 @@ def references(node: Condition) -> set[str]:
     return {n.audience for n in walk(node) if isinstance(n, Member)}
 
 
+def event_selectors(node: Condition) -> list[tuple[str, str | None]] | None:
+    """The ``(type, name)`` of the events that can change this definition's result for a
+    profile, or ``None`` when anything can (traits, negations, conditions a profile without
+    events satisfies, ...). Only trees of ``all``/``any`` over event conditions that need
+    at least one matching event, and positive sequences, have selectors."""
+    out: list[tuple[str, str | None]] = []
+
+    def visit(n: Condition) -> bool:
+        if isinstance(n, All | AnyOf):
+            return all(visit(c) for c in children(n))
+        if isinstance(n, Event):
+            if not _needs_an_event(n):
+                return False
+            out.append((n.type, n.event))
+            return True
+        if isinstance(n, Sequence) and n.followed:
+            out.extend([(n.first.type, n.first.event), (n.then.type, n.then.event)])
+            return True
+        return False
+
+    if isinstance(node, All) and not node.all:
+        return None  # everyone: new profiles enter
+    return out if visit(node) else None
+
+
+def _needs_an_event(n: Event) -> bool:
+    """Whether the condition is false for a profile without matching events."""
+    if n.measure in ("count", "sum", "distinct"):
+        value = n.value
+        # With no matching event the measure is 0: is the comparison false at 0?
+        if n.op == "gt" and _is_number(value):
+            return bool(value >= 0)
+        if n.op == "gte" and _is_number(value):
+            return bool(value > 0)
+        if n.op == "eq" and _is_number(value):
+            return bool(value != 0)
+        if n.op == "between" and isinstance(value, list):
+            return bool(value[0] > 0 or value[1] < 0)
+        return False
+    return n.op not in ("neq", "not_exists")
+
+
 def time_dependent(node: Condition) -> bool:
     """Whether the passing of time alone can change the result (relative windows and dates,
     matured sequences), so a real-time audience must also be re-checked on a schedule."""

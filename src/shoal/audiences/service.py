@@ -439,6 +439,7 @@ class AudienceService:
         if not id_property or len(id_property) > 200:
             raise Invalid("id_property names the event property carrying the object's id")
         self.repo.save_collection(user.workspace_id, environment, name, id_property)
+        self.engine.invalidate()
         return {"name": name, "id_property": id_property}
 
     async def upsert_objects(

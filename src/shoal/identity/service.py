@@ -33,7 +33,8 @@ class IdentityService:
         self._task: asyncio.Task[None] | None = None
         self._last_window_refresh = 0.0
         self._busy = False
-        self.listeners: list[Callable[[str, set[int]], None]] = []
+        self.listeners: list[Callable[[str, set[int], set[tuple[str, str | None]] | None], None]]
+        self.listeners = []
         """Told ``(space, canonical pks)`` of profiles whose events, traits, merges or
         computed traits changed (audiences re-check them)."""
         self.stage = IdentityStage(self.store, self.rules_for, self._mark_dirty)
@@ -123,22 +124,35 @@ class IdentityService:
     def _mark_dirty(self, changes: RoundChanges) -> None:
         find = self.stage.graph.find
         touched: dict[str, set[int]] = {}
-        for space, pk, _event in changes.timeline:
+        # What the round's events were, per space, so audiences can skip definitions no
+        # event of the round can change; ``None`` when anything may have changed (merges).
+        kinds: dict[str, set[tuple[str, str | None]] | None] = {}
+        for space, pk, event in changes.timeline:
             touched.setdefault(space, set()).add(find(pk))
+            seen = kinds.setdefault(space, set())
+            if seen is not None:
+                seen.add((event.type, event.event))
         for profile in changes.profiles.values():
+            # Traits changed: audiences with trait conditions are re-checked whatever the
+            # events were (they have no event selectors), so the kinds stay as they are.
             touched.setdefault(profile.space, set()).add(find(profile.pk))
         for merge in changes.merges:
             # The merged profile is no longer canonical: audiences drop it.
             touched.setdefault(merge.space, set()).add(merge.from_pk)
+            kinds[merge.space] = None
         for space, pks in touched.items():
             self._dirty.setdefault(space, set()).update(pks)
         self._wake.set()
-        self._notify(touched)
+        self._notify(touched, kinds)
 
-    def _notify(self, touched: dict[str, set[int]]) -> None:
+    def _notify(
+        self,
+        touched: dict[str, set[int]],
+        kinds: dict[str, set[tuple[str, str | None]] | None] | None = None,
+    ) -> None:
         for listener in self.listeners:
             for space, pks in touched.items():
-                listener(space, pks)
+                listener(space, pks, None if kinds is None else kinds.get(space))
 
     async def _definitions(self) -> dict[tuple[str, str], list[ComputedTrait]]:
         if self._traits is None:
