@@ -26,7 +26,7 @@ def identify(server: ShoalServer, key: str, user: int, plan: str) -> None:
     send(server, key, [{"type": "identify", "userId": f"u{user}", "traits": traits}])
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+def wait(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     """Poll until ``check`` returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
