@@ -25,6 +25,10 @@ version). The rows look like the identity stage's:
   server (analytics-node) without consent.
 * ``identity_ids`` (anonymous_id, user_id, email, group_id), ``identity_merges`` and
   ``identity_links`` (30% of identified users belong to an account).
+* Materialized values (``identity_event_values``) of the two paths the reference segment
+  reads, ``properties.revenue`` and ``context.consent.categoryPreferences.marketing``, as a
+  running shoal writes them once an audience using them is saved: by shoal's own backfill
+  (``MaterializedValues``), which a cached file from before gets on its next use.
 
 The file is cached under ``bench/.data/`` keyed by N, M and ``VERSION`` (bump it when the
 generator changes); it is written under a temporary name and renamed when complete.
@@ -332,16 +336,56 @@ def generate(path: Path, profiles: int, events: int, memory_limit: str = "3GB") 
     return time.perf_counter() - start
 
 
+MATERIALIZED = frozenset({"properties.revenue", "context.consent.categoryPreferences.marketing"})
+"""The event paths the reference segment aggregates or checks consent on."""
+
+
+def materialize(path: Path, memory_limit: str = "3GB") -> None:
+    """Materialize ``MATERIALIZED`` in the file with shoal's own registry and backfill
+    (what saving the reference audience does in a running shoal); a no-op when done."""
+
+    async def run() -> None:
+        store = DuckDBStore(path, memory_limit=memory_limit, threads=os.cpu_count() or 2)
+        await store.start()
+        identity = DuckDBIdentityStore(store)
+        try:
+            await identity.start()
+            if identity.values.ready(SPACE) >= MATERIALIZED:
+                return
+            start = time.perf_counter()
+            done = asyncio.Event()
+            identity.values.on_ready.append(
+                lambda space: done.set() if identity.values.ready(space) >= MATERIALIZED else None
+            )
+            await identity.values.materialize(SPACE, MATERIALIZED)
+            await done.wait()
+            rows = await store.run_read(
+                lambda cur: cur.execute("SELECT count(*) FROM identity_event_values").fetchone()
+            )
+            await store.run_write(lambda con: con.execute("CHECKPOINT"))
+            count = rows[0] if rows else 0
+            print(f"data:      materialized {sorted(MATERIALIZED)}: {count:,} value rows in "
+                  f"{time.perf_counter() - start:.0f} s (shoal's backfill)")  # fmt: skip
+        finally:
+            await identity.values.stop()
+            await store.close()
+
+    asyncio.run(run())
+
+
 def ensure(profiles: int, events: int, data_dir: Path = DATA_DIR, regenerate: bool = False) -> Path:
-    """The cached file for N and M, generated first if it is missing (or ``regenerate``)."""
+    """The cached file for N and M, generated first if it is missing (or ``regenerate``),
+    with its values materialized."""
     path = data_path(profiles, events, data_dir)
     if path.exists() and not regenerate:
         print(f"data:      {path} (cached, {path.stat().st_size / 1e9:.2f} GB)")
-        return path
-    print(f"data:      generating {path} ({profiles:,} profiles, {events:,} events)", flush=True)
-    path.unlink(missing_ok=True)
-    seconds = generate(path, profiles, events)
-    print(f"data:      generated in {seconds:.0f} s, {path.stat().st_size / 1e9:.2f} GB")
+    else:
+        print(f"data:      generating {path} ({profiles:,} profiles, {events:,} events)",
+              flush=True)  # fmt: skip
+        path.unlink(missing_ok=True)
+        seconds = generate(path, profiles, events)
+        print(f"data:      generated in {seconds:.0f} s, {path.stat().st_size / 1e9:.2f} GB")
+    materialize(path)
     return path
 
 

@@ -26,6 +26,7 @@ import msgspec
 
 from shoal.audiences.model import parse_date
 from shoal.audiences.schema import TABLES, ddl
+from shoal.identity.materialized import keys_of, value_at
 
 NOW_MS = parse_date("2025-06-15T00:00:00Z")
 """The fixed "now" of the audience tests (a midnight, so day windows land on dates)."""
@@ -96,6 +97,9 @@ class Dataset:
     memberships: list[Membership] = field(default_factory=list)
     lists: list[ListEntry] = field(default_factory=list)
     foreign: Dataset | None = None
+    materialized: frozenset[str] = frozenset()
+    """Event paths whose values ``shoal_event_values`` holds, as the identity stage
+    writes them (``identity.materialized.value_at``)."""
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -128,6 +132,14 @@ def table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
         out["shoal_lists"] += [
             (s, x.collection, x.kind, x.name, x.profile_id) for x in current.lists
         ]
+        for e in current.events:
+            message = {"properties": e.properties, "context": e.context}
+            for path in sorted(data.materialized):
+                value = value_at(message, keys_of(path))
+                if value is not None:
+                    out["shoal_event_values"].append(
+                        (s, e.collection, e.profile_id, e.type, e.event, e.timestamp, path, value)
+                    )
         current = current.foreign
     return out
 

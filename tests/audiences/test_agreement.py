@@ -10,6 +10,7 @@ The ``@example`` cases are regressions found this way, kept so that they always 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from shoal.audiences import model as m
 from shoal.audiences.model import ACCOUNTS, USERS
+from shoal.audiences.schema import WAREHOUSE
 from tests.audiences.dataset import (
     NOW_MS,
     ChdbBackend,
@@ -72,15 +74,22 @@ def chdb_backend() -> Iterator[ChdbBackend]:
     made.close()
 
 
-def check(backend: Backend, batch: Batch) -> None:
-    """Load the data, run each compiled definition and compare with the evaluator."""
+def check(backend: Backend, batch: Batch, materialized: bool = False) -> None:
+    """Load the data, run each compiled definition and compare with the evaluator. With
+    ``materialized``, the values the definitions aggregate or check consent on are also in
+    ``shoal_event_values`` and the compiled SQL reads them there instead of the JSON."""
     from shoal.audiences.compiler import compile_members
 
     collection, nodes, data = batch
+    schema = WAREHOUSE
+    if materialized:
+        paths = frozenset().union(*(m.materializable_paths(node) for node in nodes))
+        data = dataclasses.replace(data, materialized=paths)
+        schema = dataclasses.replace(WAREHOUSE, materialized=paths)
     backend.load(data)
     for node in nodes:
         m.validate(node, collection)
-        sql = compile_members(node, collection, data.space, NOW_MS, backend.dialect)
+        sql = compile_members(node, collection, data.space, NOW_MS, backend.dialect, schema)
         rows = backend.rows(sql)
         expected = evaluate(node, collection, data, NOW_MS)
         assert len(rows) == len(set(rows)), f"duplicate ids in {sorted(rows)}"
@@ -278,6 +287,32 @@ def test_postgres_agrees(postgres_backend: PostgresBackend, batch: Batch) -> Non
 @given(batch=batches())
 def test_clickhouse_agrees(chdb_backend: ChdbBackend, batch: Batch) -> None:
     check(chdb_backend, batch)
+
+
+# The same agreement with aggregated and consent values read from materialized rows
+# (``shoal_event_values``), as the embedded store does once a path is backfilled.
+MATERIALIZED = settings(AGREEMENT, max_examples=100)
+
+
+@regressions
+@MATERIALIZED
+@given(batch=batches())
+def test_duckdb_agrees_materialized(duckdb_backend: DuckDBBackend, batch: Batch) -> None:
+    check(duckdb_backend, batch, materialized=True)
+
+
+@regressions
+@MATERIALIZED
+@given(batch=batches())
+def test_postgres_agrees_materialized(postgres_backend: PostgresBackend, batch: Batch) -> None:
+    check(postgres_backend, batch, materialized=True)
+
+
+@regressions
+@MATERIALIZED
+@given(batch=batches())
+def test_clickhouse_agrees_materialized(chdb_backend: ChdbBackend, batch: Batch) -> None:
+    check(chdb_backend, batch, materialized=True)
 
 
 def test_strategies_cover_every_node_kind_and_operator() -> None:

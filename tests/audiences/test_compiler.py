@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from shoal.audiences.compiler import compile_changes, compile_members
+from shoal.audiences.compiler import compile_changes, compile_explain, compile_members
 from shoal.audiences.dialects import DIALECTS
 from shoal.audiences.embedded import embedded_schema
 from shoal.audiences.model import from_json
@@ -92,3 +92,34 @@ def test_values_are_literals_not_sql() -> None:
     sql = compile_members(parse(f"trait('name') = \"{hostile}\""), "users", "s", NOW, "duckdb")
     assert "'x''; DROP TABLE shoal_events; --'" in sql
     assert len(sqlglot.parse(sql, read="duckdb")) == 1
+
+
+def test_materialized_values_replace_the_json() -> None:
+    """With the revenue and consent paths materialized, the embedded reference segment reads
+    them from the value rows; the JSON message is not parsed at all."""
+    collection, text = DEFINITIONS["reference"]
+    paths = frozenset({"properties.revenue", "context.consent.categoryPreferences.marketing"})
+    sql = compile_members(
+        parse(text), collection, "ws:dev", NOW, "duckdb", embedded_schema(materialized=paths)
+    )
+    _check("reference.materialized.embedded.sql", sql)
+    assert "identity_event_values" in sql and "message ->" not in sql
+    # Objects' events have no value rows: their definitions keep reading the JSON.
+    products = compile_members(
+        parse("event('Product Viewed').sum('price') > 5"), "products", "ws:dev", NOW, "duckdb",
+        embedded_schema({"products": "product_id"}, frozenset({"properties.price"})),
+    )  # fmt: skip
+    assert "identity_event_values" not in products
+
+
+def test_candidates_restrict_only_the_costly_leaves() -> None:
+    """The cheap conjuncts form the candidates; costly leaves scan candidates' events;
+    a root without both kinds, and explain, compile without candidates."""
+    both = compile_members(parse(DEFINITIONS["reference"][1]), "users", "s", NOW, "duckdb")
+    assert both.count("IN (SELECT profile_id FROM cand") == 3  # revenue, consent, profiles
+    cheap = "event('Order Completed').count() > 1 and trait('plan') = 'pro'"
+    assert "cand" not in compile_members(parse(cheap), "users", "s", NOW, "duckdb")
+    costly = "event('Order Completed').sum('revenue') > 800 and consent('marketing')"
+    assert "cand" not in compile_members(parse(costly), "users", "s", NOW, "duckdb")
+    explain, _ = compile_explain(parse(DEFINITIONS["reference"][1]), "users", "s", NOW, "duckdb", 7)
+    assert "cand" not in explain

@@ -6,6 +6,14 @@ itself with every leaf made two-valued (``COALESCE(…, FALSE)``), so ``not`` me
 person expects even where a value is missing. Nested collections (an account condition on
 users, a users condition on accounts) compile to CTEs of their own. The same builder also
 produces, for ``explain``, every node's truth and observed value as columns.
+
+Costly leaves run on candidates only. When the root is an ``all`` whose conjuncts include
+both cheap ones (traits, lists, counts on the narrow event columns, materialized values) and
+costly ones (anything parsing event JSON, consent, sequences with property filters), the
+cheap conjuncts become a CTE ``cand`` of the profiles passing them, and the costly leaves'
+event scans keep only candidates' events. That is exact: a profile outside ``cand`` fails a
+conjunct of the root, and a candidate's events are all aggregated (the restriction is by
+profile, not by event).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from shoal.audiences.model import (
     ACCOUNTS,
     DAY_MS,
     NEGATIVE,
+    PROPERTY_MEASURES,
     USERS,
     Account,
     All,
@@ -84,6 +93,11 @@ def _missing_from(table: str, other: str, *, entering: bool) -> exp.Select:
     )
 
 
+def _in_cand(column: exp.Expr, cand: str) -> exp.Expr:
+    query = exp.select("profile_id").from_(cand)
+    return exp.In(this=column, query=exp.Subquery(this=query))
+
+
 def name_path(name: str) -> list[str | int]:
     """The JSON path of a dotted trait or property name."""
     return list(name.split("."))
@@ -97,6 +111,13 @@ class _Scope:
     alias: str
     only: list[int] | None = None
     joins: list[str] = field(default_factory=list)
+    cand: str | None = None
+    """A CTE of candidate profiles that costly leaves restrict their events to."""
+
+
+# How much a leaf costs to evaluate for every profile, for choosing the candidates first:
+# profile columns only, the narrow event columns, or event JSON (or every event, consent).
+_PROFILE, _NARROW, _COSTLY = 0, 1, 2
 
 
 @dataclass
@@ -125,7 +146,7 @@ class Compiler:
     ) -> exp.Select:
         """``SELECT profile_id`` of the profiles of ``collection`` for which ``node`` holds."""
         scope = _Scope(collection, self._name("p"), only)
-        cond = self.condition(node, scope)
+        cond = self._root(node, scope)
         select = self._scope_select(
             scope, [exp.alias_(_col("profile_id", scope.alias), "profile_id")], cond
         )
@@ -137,7 +158,7 @@ class Compiler:
         """``(profile_id, entering)`` rows: who enters and who exits the audience ``key``
         (its current members are read from ``shoal_memberships``)."""
         scope = _Scope(collection, self._name("p"), only)
-        cond = self.condition(node, scope)
+        cond = self._root(node, scope)
         fresh = self._scope_select(
             scope, [exp.alias_(_col("profile_id", scope.alias), "profile_id")], cond
         ).distinct()
@@ -178,6 +199,49 @@ class Compiler:
         return self._with_ctes(select)
 
     # -- conditions ---------------------------------------------------------------------------
+
+    def _root(self, node: Condition, scope: _Scope) -> exp.Expr:
+        """The root condition, with the candidates CTE when it pays (see the module doc)."""
+        if isinstance(node, All):
+            cheap = [c for c in node.all if self._cost(c, scope) < _COSTLY]
+            costly = [c for c in node.all if self._cost(c, scope) == _COSTLY]
+            if cheap and costly:
+                first = _Scope(scope.collection, self._name("p"), scope.only)
+                cond = _and([self.condition(c, first) for c in cheap])
+                cand = self._scope_select(
+                    first, [exp.alias_(_col("profile_id", first.alias), "profile_id")], cond
+                )
+                scope.cand = self._name("cand")
+                self.ctes.append(
+                    exp.CTE(this=cand, alias=exp.TableAlias(this=exp.to_identifier(scope.cand)))
+                )
+                return _and([self.condition(c, scope) for c in costly])
+        return self.condition(node, scope)
+
+    def _cost(self, node: Condition, scope: _Scope) -> int:
+        """``_PROFILE``, ``_NARROW`` or ``_COSTLY``: what evaluating ``node`` reads."""
+        if isinstance(node, All | AnyOf | Not):
+            parts = node.all if isinstance(node, All) else (
+                node.any if isinstance(node, AnyOf) else [node.not_]
+            )  # fmt: skip
+            return max((self._cost(c, scope) for c in parts), default=_PROFILE)
+        if isinstance(node, Event):
+            if node.where is not None:
+                return _COSTLY
+            if node.measure in PROPERTY_MEASURES:
+                assert node.property is not None
+                found = self.schema.materialized_path(scope.collection, "properties", node.property)
+                return _NARROW if found else _COSTLY
+            return _NARROW
+        if isinstance(node, Sequence):
+            steps = (node.first, node.then)
+            return _COSTLY if any(s.where is not None for s in steps) else _NARROW
+        if isinstance(node, Consent):
+            # Even materialized, consent spans most events of most profiles.
+            return _COSTLY
+        if isinstance(node, Account | Users):
+            return _NARROW
+        return _PROFILE
 
     def condition(self, node: Condition, scope: _Scope) -> exp.Expr:
         """A two-valued boolean for ``node`` over ``scope``'s current profile row."""
@@ -317,17 +381,25 @@ class Compiler:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _events_from(self, scope: _Scope, alias: str, restrict: bool = True) -> exp.Select:
-        """``FROM`` the collection's events in this space (and the scope's profiles)."""
+    def _events_from(
+        self, scope: _Scope, alias: str, restrict: bool = True, path: str | None = None
+    ) -> exp.Select:
+        """``FROM`` the collection's events in this space (and the scope's profiles, and
+        candidates); with ``path``, its materialized values instead."""
         where: list[exp.Expr] = [
             exp.EQ(this=_col("space", alias), expression=_str(self.space)),
             exp.EQ(this=_col("collection", alias), expression=_str(scope.collection)),
         ]
+        if path is not None:
+            where.append(exp.EQ(this=_col("path", alias), expression=_str(path)))
         if restrict and scope.only is not None:
             where.append(self._only(_col("profile_id", alias), scope.only))
+        if restrict and scope.cand is not None:
+            where.append(_in_cand(_col("profile_id", alias), scope.cand))
+        table = "shoal_events" if path is None else "shoal_event_values"
         return (
             exp.select()
-            .from_(self.schema.relation("shoal_events", alias, scope.collection))
+            .from_(self.schema.relation(table, alias, scope.collection))
             .where(_and(where))
         )
 
@@ -376,23 +448,30 @@ class Compiler:
     def _event(self, node: Event, scope: _Scope) -> tuple[exp.Expr, exp.Expr]:
         e = "e"
         measure = node.measure
+        path = None
+        if measure in PROPERTY_MEASURES and node.where is None:
+            assert node.property is not None
+            path = self.schema.materialized_path(scope.collection, "properties", node.property)
+        if node.property is not None:
+            prop = (
+                self._event_json(e, "properties", node.property)
+                if path is None
+                else self.d.json_text(_col("value", e), [])
+            )
         if measure == "count":
             agg: exp.Expr = exp.Count(this=exp.Star())
         elif measure == "distinct":
-            assert node.property is not None
-            agg = exp.Count(
-                this=exp.Distinct(expressions=[self._event_json(e, "properties", node.property)])
-            )
+            agg = exp.Count(this=exp.Distinct(expressions=[prop]))
         elif measure in ("first", "last"):
             ts = _col("timestamp", e)
             agg = exp.Min(this=ts) if measure == "first" else exp.Max(this=ts)
         else:
-            assert node.property is not None
-            number = self.d.to_number(self._event_json(e, "properties", node.property))
             agg = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[measure](
-                this=number
+                this=self.d.to_number(prop)
             )
-        query = self._events_from(scope, e).select(_col("profile_id", e), exp.alias_(agg, "v"))
+        query = self._events_from(scope, e, path=path).select(
+            _col("profile_id", e), exp.alias_(agg, "v")
+        )
         query = query.where(
             _and(
                 [
@@ -467,16 +546,22 @@ class Compiler:
     def _consent(self, node: Consent, scope: _Scope) -> tuple[exp.Expr, exp.Expr]:
         # Consent is legal ground: only JSON booleans count, never the text "true".
         e, x = "e", "x"
-        column, prefix = self.schema.event_json["context"]
-        keys = [*prefix, "consent", "categoryPreferences", *name_path(node.category)]
-        pref = self.d.json_raw(_col(column, e), keys)
+        path = self.schema.materialized_path(
+            scope.collection, "context", "consent.categoryPreferences." + node.category
+        )
+        if path is None:
+            column, prefix = self.schema.event_json["context"]
+            keys = [*prefix, "consent", "categoryPreferences", *name_path(node.category)]
+            pref = self.d.json_raw(_col(column, e), keys)
+        else:
+            pref = self.d.json_raw(_col("value", e), [])
         ranked = exp.Window(
             this=exp.RowNumber(),
             partition_by=[_col("profile_id", e)],
             order=exp.Order(expressions=[exp.Ordered(this=_col("timestamp", e), desc=True)]),
         )
         inner = (
-            self._events_from(scope, e)
+            self._events_from(scope, e, path=path)
             .select(_col("profile_id", e), exp.alias_(pref, "v"), exp.alias_(ranked, "rn"))
             .where(exp.In(this=pref.copy(), expressions=[_str("true"), _str("false")]))
         )
@@ -617,6 +702,8 @@ class Compiler:
         ]
         if scope.only is not None:
             where.append(self._only(_col("profile_id", p), scope.only))
+        if scope.cand is not None:
+            where.append(_in_cand(_col("profile_id", p), scope.cand))
         if cond is not None:
             where.append(cond)
         return select.where(_and(where))

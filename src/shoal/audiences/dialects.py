@@ -63,7 +63,13 @@ class Dialect:
 
     def json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
         """The JSON at ``path`` as JSON text (``true`` vs ``"true"``): to tell a boolean from
-        a string where that matters (consent)."""
+        a string where that matters (consent). An empty path is the column's own text (a
+        materialized value)."""
+        if not path:
+            return exp.Cast(this=column, to=exp.DataType.build("text"))
+        return self._json_raw(column, path)
+
+    def _json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
         extract = exp.JSONExtract(this=column, expression=_path(path))
         return exp.Cast(this=extract, to=exp.DataType.build("text"))
 
@@ -111,7 +117,7 @@ class Postgres(Dialect):
             expressions=[column, *(_lit(str(key)) for key in path)],
         )
 
-    def json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
+    def _json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
         extract = exp.Anonymous(
             this="json_extract_path", expressions=[column, *(_lit(str(key)) for key in path)]
         )
@@ -152,7 +158,7 @@ class ClickHouse(Dialect):
             this="JSONExtract", expressions=[column, *keys, _lit("Nullable(String)")]
         )
 
-    def json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
+    def _json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
         keys = [exp.Literal.number(k + 1) if isinstance(k, int) else _lit(k) for k in path]
         return exp.Anonymous(this="JSONExtractRaw", expressions=[column, *keys])
 
@@ -193,7 +199,7 @@ class Snowflake(Dialect):
             expression=exp.Literal.number(0),
         )
 
-    def json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
+    def _json_raw(self, column: exp.Expr, path: Path) -> exp.Expr:
         parsed = exp.Anonymous(this="PARSE_JSON", expressions=[column])
         dotted = ".".join(f"[{k}]" if isinstance(k, int) else f'"{k}"' for k in path)
         got = exp.Anonymous(this="GET_PATH", expressions=[parsed, _lit(dotted.replace(".[", "["))])

@@ -61,6 +61,10 @@ _EVENTS = (
     "SELECT e.space, p.collection, p.canonical AS profile_id, e.type, e.event, e.timestamp, "
     "e.message FROM identity_events AS e JOIN identity_profiles AS p ON p.pk = e.pk"
 )
+_VALUES = (
+    "SELECT v.space, p.collection, p.canonical AS profile_id, v.type, v.event, v.timestamp, "
+    "v.path, v.value FROM identity_event_values AS v JOIN identity_profiles AS p ON p.pk = v.pk"
+)
 _COMPUTED = "SELECT space, pk AS profile_id, key, value FROM identity_computed"
 _LINKS = (
     "SELECT DISTINCT l.space, u.canonical AS user_id, a.canonical AS account_id "
@@ -96,6 +100,12 @@ class EmbeddedSchema(Schema):
             return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
         return super().relation(name, alias, collection)
 
+    def materialized_path(self, collection: str, part: str, name: str) -> str | None:
+        # Objects' events are found through a property, not a profile: no values for them.
+        if collection not in (USERS, ACCOUNTS):
+            return None
+        return super().materialized_path(collection, part, name)
+
     def _object_events(self, collection: str) -> exp.Expr:
         prop = self.objects.get(collection, f"{collection.rstrip('s')}_id")
         path = "$.properties." + '"' + prop.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -108,6 +118,7 @@ def _relations() -> dict[str, exp.Expr]:
     return {
         "shoal_profiles": _parse(_PROFILES),
         "shoal_events": _parse(_EVENTS),
+        "shoal_event_values": _parse(_VALUES),
         "shoal_computed": _parse(_COMPUTED),
         "shoal_links": _parse(_LINKS),
         "shoal_memberships": _parse(_MEMBERS),
@@ -115,8 +126,11 @@ def _relations() -> dict[str, exp.Expr]:
     }
 
 
-def embedded_schema(objects: dict[str, str] | None = None) -> EmbeddedSchema:
-    """The schema compiled audiences use on the embedded store."""
+def embedded_schema(
+    objects: dict[str, str] | None = None, materialized: frozenset[str] = frozenset()
+) -> EmbeddedSchema:
+    """The schema compiled audiences use on the embedded store; ``materialized`` are the
+    space's event paths whose values are complete in ``identity_event_values``."""
     return EmbeddedSchema(
         relations=_relations(),
         event_json={
@@ -124,6 +138,7 @@ def embedded_schema(objects: dict[str, str] | None = None) -> EmbeddedSchema:
             "context": ("message", ("context",)),
         },
         trait_pairs=True,
+        materialized=materialized,
         objects=dict(objects or {}),
     )
 
@@ -139,17 +154,26 @@ REALTIME_SETUP = (
     "CREATE OR REPLACE TEMP TABLE realtime_profiles AS SELECT space, collection, "
     "pk AS profile_id, traits FROM identity_profiles "
     "WHERE canonical = pk AND pk IN (SELECT profile_id FROM realtime_only)",
+    "CREATE OR REPLACE TEMP TABLE realtime_values AS SELECT v.space, p.collection, "
+    "p.canonical AS profile_id, v.type, v.event, v.timestamp, v.path, v.value "
+    "FROM identity_event_values AS v JOIN identity_profiles AS p ON p.pk = v.pk "
+    "WHERE p.canonical IN (SELECT profile_id FROM realtime_only)",
 )
 
 
-def realtime_schema() -> EmbeddedSchema:
+def realtime_schema(materialized: frozenset[str] = frozenset()) -> EmbeddedSchema:
     """The embedded schema of a real-time pass (see ``REALTIME_SETUP``)."""
     base = embedded_schema()
     relations = {
         **base.relations,
         "shoal_events": exp.to_table("realtime_events"),
         "shoal_profiles": exp.to_table("realtime_profiles"),
+        "shoal_event_values": exp.to_table("realtime_values"),
     }
     return EmbeddedSchema(
-        relations=relations, event_json=base.event_json, trait_pairs=True, objects={}
+        relations=relations,
+        event_json=base.event_json,
+        trait_pairs=True,
+        materialized=materialized,
+        objects={},
     )

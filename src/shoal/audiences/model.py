@@ -281,6 +281,19 @@ def references(node: Condition) -> set[str]:
     return {n.audience for n in walk(node) if isinstance(n, Member)}
 
 
+def materializable_paths(node: Condition) -> set[str]:
+    """The event paths whose values this definition aggregates or checks consent on
+    (``properties.revenue``, ``context.consent.categoryPreferences.marketing``): the ones
+    worth keeping as narrow rows (``identity.materialized``)."""
+    out: set[str] = set()
+    for n in walk(node):
+        if isinstance(n, Event) and n.measure in PROPERTY_MEASURES and n.where is None:
+            out.add(f"properties.{n.property}")
+        elif isinstance(n, Consent):
+            out.add(f"context.consent.categoryPreferences.{n.category}")
+    return out
+
+
 def event_selectors(node: Condition) -> list[tuple[str, str | None]] | None:
     """The ``(type, name)`` of the events that can change this definition's result for a
     profile, or ``None`` when anything can (traits, negations, conditions a profile without

@@ -14,6 +14,12 @@ date arithmetic out of the dialects; JSON columns hold text.
 * ``shoal_memberships(space, audience, profile_id)``: current members of each audience key.
 * ``shoal_lists(space, collection, kind, name, profile_id)``: static lists (``kind`` list)
   and tags (``kind`` tag).
+* ``shoal_event_values(space, collection, profile_id, type, event, timestamp, path, value)``:
+  optional, materialized event values: for the paths listed in ``Schema.materialized``
+  (``properties.revenue``, ``context.consent.categoryPreferences.marketing``), one row per
+  event carrying a non-null value there, the value as JSON. Reading these few narrow rows
+  instead of every event's JSON is what makes aggregates and consent fast; a backend without
+  them leaves ``materialized`` empty and the same definitions read the JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "shoal_lists": [
         ("space", "text"), ("collection", "text"), ("kind", "text"), ("name", "text"),
         ("profile_id", "bigint"),
+    ],
+    "shoal_event_values": [
+        ("space", "text"), ("collection", "text"), ("profile_id", "bigint"), ("type", "text"),
+        ("event", "text"), ("timestamp", "bigint"), ("path", "text"), ("value", JSON),
     ],
 }  # fmt: skip
 _NULLABLE = {"event", "traits", "properties", "context", "value"}
@@ -82,6 +92,15 @@ class Schema:
     )
     trait_pairs: bool = False
     """Traits are stored as ``{key: [value, set_at]}`` (the embedded identity tables)."""
+    materialized: frozenset[str] = frozenset()
+    """Event paths (``properties.revenue``) whose values ``shoal_event_values`` holds."""
+
+    def materialized_path(self, collection: str, part: str, name: str) -> str | None:
+        """The ``shoal_event_values`` path of an event property or context value of
+        ``collection``'s events, when that table holds it."""
+        del collection
+        path = f"{part}.{name}"
+        return path if path in self.materialized else None
 
     def relation(self, name: str, alias: str, collection: str) -> exp.Expr:
         """The table or subquery to read a logical table from, under ``alias``."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from shoal.audiences import model
 from shoal.audiences.compiler import compile_count, compile_explain, compile_members
-from shoal.audiences.embedded import embedded_schema
+from shoal.audiences.embedded import EmbeddedSchema, embedded_schema
 from shoal.audiences.emit import Emitter
 from shoal.audiences.engine import AudienceEngine, Outcome, now_ms, space_for
 from shoal.audiences.members import MembershipStore, object_pk
@@ -81,14 +81,31 @@ class AudienceService:
             self.repo, members, self.emitter, time_recheck_s=time_recheck_s
         )
         identity.listeners.append(self.engine.touched)
+        identity.store.values.on_ready.append(lambda space: self.engine.invalidate())
 
     async def start(self) -> None:
-        """Create the tables and start refreshing."""
+        """Create the tables and start refreshing; materialize the event values saved
+        audiences read (audiences saved before values were materialized included)."""
         await self.engine.start()
+        for audience in await asyncio.to_thread(self.repo.all):
+            await self._materialize(audience)
 
     async def stop(self) -> None:
-        """Stop refreshing."""
+        """Stop refreshing (and materializing)."""
         await self.engine.stop()
+        await self.identity.store.values.stop()
+
+    async def _materialize(self, audience: Audience) -> None:
+        paths = model.materializable_paths(model.from_json(audience.definition))
+        if paths:
+            await self.identity.store.values.materialize(space_for(audience), paths)
+
+    def schema(self, workspace_id: str, environment: str) -> EmbeddedSchema:
+        """The embedded schema of a space, with its materialized values."""
+        return embedded_schema(
+            self.repo.object_collections(workspace_id, environment),
+            self.identity.store.values.ready(space_of(workspace_id, environment)),
+        )
 
     # -- definitions ------------------------------------------------------------------------
 
@@ -166,6 +183,7 @@ class AudienceService:
             # connected to it before any change is sent.
             await asyncio.to_thread(self.emitter.source_id, user.workspace_id, environment)
         audience = await asyncio.to_thread(self.repo.create, values, text)
+        await self._materialize(audience)
         self.engine.invalidate()
         return audience
 
@@ -194,6 +212,7 @@ class AudienceService:
                 body.get("interval_s") or audience.interval_s,
             )
         updated = await asyncio.to_thread(self.repo.update, audience, values, text, user.id)
+        await self._materialize(updated)
         self.engine.invalidate()
         return updated
 
@@ -242,7 +261,7 @@ class AudienceService:
         node, text = parse_definition(definition, collection)
         await asyncio.to_thread(self._check, user.workspace_id, environment, collection, node, None)
         space = space_of(user.workspace_id, environment)
-        schema = embedded_schema(self.repo.object_collections(user.workspace_id, environment))
+        schema = self.schema(user.workspace_id, environment)
         at = now_ms()
         count_sql = compile_count(node, collection, space, at, "duckdb", schema)
         members_sql = compile_members(
@@ -269,7 +288,7 @@ class AudienceService:
         node, text = parse_definition(definition, collection)
         space = space_of(user.workspace_id, environment)
         pk = await self.resolve(space, collection, ref)
-        schema = embedded_schema(self.repo.object_collections(user.workspace_id, environment))
+        schema = self.schema(user.workspace_id, environment)
         sql, nodes = compile_explain(node, collection, space, now_ms(), "duckdb", pk, schema)
         rows = await self.members.query(sql)
         if not rows:

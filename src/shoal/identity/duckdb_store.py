@@ -15,8 +15,10 @@ from typing import Any
 import duckdb
 import msgspec
 
+from shoal.identity import materialized
 from shoal.identity.duckdb_reads import DuckDBIdentityReads, profile_from_row
 from shoal.identity.graph import Mapping, Profile, RoundChanges, wall_ms
+from shoal.identity.materialized import MaterializedValues
 from shoal.store.duckdb import DuckDBStore
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -65,6 +67,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX identity_computed_pk ON identity_computed (pk)
         """,
     ),
+    (2, materialized.MIGRATION),
 ]
 _TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS identity_touched (pk BIGINT);"
@@ -83,6 +86,8 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
     def __init__(self, store: DuckDBStore) -> None:
         super().__init__(store)
         self._seq = 0
+        self.values = MaterializedValues(store)
+        """Event values kept as narrow rows for audiences (``materialized``)."""
 
     async def start(self) -> None:
         await self.store.migrate("identity", MIGRATIONS)
@@ -94,6 +99,7 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
             return int(row[0]) if row else 0
 
         self._seq = await self.store.run_write(init)
+        await self.values.start()
 
     async def fetch(
         self, keys: Sequence[int], pks: Sequence[int]
@@ -102,7 +108,8 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
 
     async def write(self, changes: RoundChanges) -> None:
         first = self._seq + 1
-        count = await self.store.run_write(lambda con: _write(con, changes, first))
+        paths = self.values.paths
+        count = await self.store.run_write(lambda con: _write(con, changes, first, paths))
         self._seq += count
 
     async def known_keys(self) -> list[int]:
@@ -127,6 +134,7 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
                     "identity_events", "identity_computed",
                 ):  # fmt: skip
                     con.execute(f"DELETE FROM {table} WHERE space = ?", [space])
+                MaterializedValues.clear_space(con, space)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -176,7 +184,12 @@ def _fetch(
     return found, list(profiles.values())
 
 
-def _write(con: duckdb.DuckDBPyConnection, changes: RoundChanges, first_seq: int) -> int:
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    changes: RoundChanges,
+    first_seq: int,
+    paths: dict[str, tuple[tuple[str, list[str]], ...]],
+) -> int:
     now = wall_ms()
     moved = changes.merged()
     profile_rows = [
@@ -273,6 +286,11 @@ def _write(con: duckdb.DuckDBPyConnection, changes: RoundChanges, first_seq: int
             _append(con, "identity_links", changes.links)
         if timeline:
             _append(con, "identity_events", timeline)
+            if paths:
+                messages = [ev.message for _, _, ev in changes.timeline]
+                values = materialized.rows_for(paths, timeline, messages)
+                if values:
+                    _append(con, "identity_event_values", values)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
