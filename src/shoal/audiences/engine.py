@@ -109,6 +109,8 @@ class AudienceEngine:
         self._cache: list[Audience] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.busy = False
+        self.materialized: Callable[[str], frozenset[str]] = lambda space: frozenset()
+        """A space's event paths whose values are materialized (set by the service)."""
         self.listeners: list[Callable[[Audience, Sequence[int], Sequence[int]], None]] = []
         """Told ``(audience, entered, exited)`` after a refresh applied changes (list syncs
         wake on it)."""
@@ -185,7 +187,7 @@ class AudienceEngine:
         if objects is None:
             objects = await asyncio.to_thread(self.repo.object_collections, *scope)
             self._objects[scope] = objects
-        return embedded_schema(objects)
+        return embedded_schema(objects, self.materialized(space_for(audience)))
 
     async def _failed(self, audience: Audience, exc: BaseException) -> None:
         self._failed_at[audience.id] = time.monotonic()

@@ -81,6 +81,7 @@ class AudienceService:
             self.repo, members, self.emitter, time_recheck_s=time_recheck_s
         )
         identity.listeners.append(self.engine.touched)
+        self.engine.materialized = identity.store.values.ready
         identity.store.values.on_ready.append(lambda space: self.engine.invalidate())
 
     async def start(self) -> None:
