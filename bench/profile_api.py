@@ -9,6 +9,15 @@ looked up by ``user_id:`` or ``email:``.
 
     .venv/bin/python bench/profile_api.py                      # ~3 minutes
     .venv/bin/python bench/profile_api.py --profiles 100000    # ~30 seconds
+
+Side by side (build the data once, then alternate two code trees on it):
+
+    .venv/bin/python bench/profile_api.py --data-dir /tmp/pa --build-only
+    PYTHONPATH=/tmp/idbase/src .venv/bin/python bench/profile_api.py --data-dir /tmp/pa
+    .venv/bin/python bench/profile_api.py --data-dir /tmp/pa --requests 300
+
+``--data-dir`` builds there when it holds no data yet and reuses it otherwise (the
+server started on it is the one of the Python path the script runs with).
 """
 
 from __future__ import annotations
@@ -126,6 +135,15 @@ def main() -> None:
         "identity tables' ART indexes at a million profiles: requests fail out of memory)",
     )
     parser.add_argument("--json", help="Write the results to this file.")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="Build the profiles here if it holds no data yet, else reuse them "
+        "(default: a fresh temp dir, removed at exit).",
+    )
+    parser.add_argument(
+        "--build-only", action="store_true", help="Build the data dir and exit (no server)."
+    )
     args = parser.parse_args()
     install_watchdog(1800)
     print_header(
@@ -137,9 +155,14 @@ def main() -> None:
         ],
     )
     root = temp_dir("profile-api")
-    data_dir = root / "data"
-    data_dir.mkdir(parents=True)
-    asyncio.run(build(data_dir, args.profiles))
+    data_dir = args.data_dir or root / "data"
+    if (data_dir / "events.duckdb").exists():
+        print(f"reusing {data_dir} (--profiles must match what it was built with)")
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(build(data_dir, args.profiles))
+    if args.build_only:
+        return
     port = free_port()
     cmd = [sys.executable, "-m", "shoal", "serve", "--data-dir", str(data_dir),
            "--host", HOST, "--port", str(port), "--log-level", "warning"]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Profile API reads: the indexed point-lookup paths agree with the set-based SQL ones."""
+"""Profile API reads: the indexed point-lookup paths agree with the set-based SQL ones, and
+one reader call per request agrees with the per-resource reads."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shoal.identity import duckdb_reads
+from shoal.identity.computed import ComputedTrait
 from shoal.identity.duckdb_reads import (
+    EventsQuery,
     _last_event,
     _small_timeline,
     _timeline_page,
     _timeline_sql,
 )
 from shoal.identity.duckdb_store import MIGRATIONS
+from shoal.identity.profile_read import Want, read_profile
 from tests.identity.helpers import WS, event, identity
 
 SPACE = f"{WS}:dev"
@@ -126,6 +130,114 @@ def test_lookup_by_identifier_and_by_merged_profile_id() -> None:
             assert await store.lookup(SPACE, "accounts", profile.pk) is None
             assert await store.lookup(SPACE, "users", ("email", "nobody@y.io")) is None
             assert await store.lookup("other:dev", "users", profile.pk) is None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(Path(tmp)))
+
+
+# -- one reader call per request agrees with the per-resource reads ----------------------
+
+_message = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["identify", "track", "page", "group"]),
+        "userId": st.none() | st.sampled_from(["u0", "u1", "u2"]),
+        "anonymousId": st.sampled_from(["a0", "a1", "a2", "a3", "a4"]),
+        "email": st.none() | st.sampled_from(["e0@x.io", "e1@x.io"]),
+        "group": st.sampled_from(["g0", "g1"]),
+    }
+)
+
+
+def _events(specs: list[dict[str, Any]]) -> list[Any]:
+    out = []
+    for n, spec in enumerate(specs):
+        fields: dict[str, Any] = {"anonymousId": spec["anonymousId"]}
+        if spec["userId"]:
+            fields["userId"] = spec["userId"]
+        if spec["type"] in ("identify", "group"):
+            fields["traits"] = {"email": spec["email"]} if spec["email"] else {}
+        else:
+            fields["event" if spec["type"] == "track" else "name"] = "Viewed"
+        if spec["type"] == "group":
+            fields["groupId"] = spec["group"]
+        out.append(event(spec["type"], ts=1_000 + n % 5, message_id=f"msg-{n}", **fields))
+    return out
+
+
+def _plain(profile: Any) -> Any:
+    """A profile without its lazily cached public id (not part of its state)."""
+    return (
+        profile.pk, profile.space, profile.collection, profile.created_at,
+        profile.first_message_id, profile.last_seen, profile.last_message_id,
+        profile.merges, profile.traits, profile.updated_at, profile.mappings,
+    )  # fmt: skip
+
+
+async def _compare(store: Any, collection: str, ref: Any, query: EventsQuery) -> None:
+    for want in (
+        Want(),
+        Want(details=True),
+        Want(computed=True),
+        Want(events=query),
+        Want(details=True, events=query),
+        Want(links=1),
+        Want(links=20),
+        Want(merges=True),
+    ):
+        new = await read_profile(store, SPACE, collection, ref, want)
+        old = await store.lookup(SPACE, collection, ref, details=want.details, computed=True)
+        if old is None:
+            assert new is None, (ref, want)
+            continue
+        assert new is not None, (ref, want)
+        profile = old[0]
+        if want.events is not None and want.details:
+            assert _plain(new.profile) == _plain(profile)
+        elif want.events is None:
+            assert _plain(new.profile) == _plain(profile), (ref, want)
+        assert new.computed == (old[1] if want.computed else {})
+        if want.events is not None:
+            page = await store.events(
+                SPACE, profile.pk, limit=query.limit, start=query.start, end=query.end,
+                include=query.include, exclude=query.exclude, ascending=query.ascending,
+                after=query.after,
+            )  # fmt: skip
+            assert new.page == page
+        linked = await store.links(SPACE, collection, profile.pk)
+        assert new.linked == (len(linked) if want.links else 0)
+        expected = [await store.profile(SPACE, pk) for pk in linked[: want.links]]
+        assert [_plain(p) for p in new.links] == [_plain(p) for p in expected if p is not None]
+        merges = await store.merges(SPACE, profile.pk) if want.merges else []
+        assert new.merges == merges
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    specs=st.lists(_message, min_size=1, max_size=20),
+    limit=st.integers(1, 4),
+    ascending=st.booleans(),
+)
+def test_one_read_per_request_agrees_with_the_separate_reads(
+    specs: list[dict[str, Any]], limit: int, ascending: bool
+) -> None:
+    async def run(tmp: Path) -> None:
+        async with identity(tmp) as service:
+            await service.create_trait(
+                WS, "dev", ComputedTrait(key="views", type="event_counter", event="Viewed")
+            )
+            await service.stage.process(_events(specs))
+            await service.stop()  # no background recomputation between the two reads
+            await service.refresh(SPACE, service.traits(WS, "dev"), None)
+            query = EventsQuery(limit, ascending=ascending, exclude=("page",))
+            rows = await service.store.store.query(
+                "SELECT DISTINCT collection, id_type, id_value, pk FROM identity_ids"
+            )
+            for collection, id_type, value, pk in rows:
+                await _compare(service.store, collection, (id_type, value), query)
+                await _compare(service.store, collection, pk, query)  # maybe merged away
+            assert (
+                await read_profile(service.store, SPACE, "users", ("email", "no"), Want()) is None
+            )
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(Path(tmp)))

@@ -117,15 +117,31 @@ def import_(
 @app.command("replay")
 def replay(
     space: SpaceOption = "dev",
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            help="Re-resolve only this user profile's history (<id_type>:<value> or a "
+            "profile id); repeat for several (at most 100).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-resolve every stored event of a space with the current rules (rebuilds profiles)."""
+    """Re-resolve stored events with the current rules: the whole space, or (--profile)
+    only some profiles and the profiles that share identifiers with them."""
+    if profile:
+        question = f"Rebuild {', '.join(profile)} of {space} from their stored events?"
+    else:
+        question = f"Rebuild every profile of {space} from its stored events?"
     if not yes:
-        typer.confirm(f"Rebuild every profile of {space} from its stored events?", abort=True)
-    result = _call("POST", f"/spaces/{space}/identity/replay", None, url, token)
+        typer.confirm(question, abort=True)
+    body = {"profiles": profile} if profile else None
+    api = client(url, token)
+    api.timeout = 3600.0  # a replay resolves events as fast as the pipeline: minutes
+    result = api.call("POST", f"/spaces/{space}/identity/replay", body)
     if as_json:
         emit_json(result)
         return
@@ -133,6 +149,11 @@ def replay(
         f"Re-resolved {result['events']} events into {result['profiles']} profiles "
         f"({result['merges']} merges)."
     )
+    for name, found in (result.get("named") or {}).items():
+        console.print(f"  {name} -> {found or 'no profile'}")
+    removed = [r for r in result.get("removed", []) if r not in result.get("resolved", [])]
+    if removed:
+        console.print(f"  {len(removed)} profile ids no longer exist: {', '.join(removed[:10])}")
 
 
 @computed.command("list")

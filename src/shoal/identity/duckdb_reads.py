@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -236,6 +237,75 @@ def _timeline_sql(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class EventsQuery:
+    """A page request of a profile's events (the Profile API's ``events`` parameters)."""
+
+    limit: int
+    start: int | None = None
+    end: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ascending: bool = False
+    after: tuple[int, int] | None = None
+
+
+def page_of(rows: list[tuple[Any, ...]] | None, cur: duckdb.DuckDBPyConnection,
+            members: Sequence[int], q: EventsQuery) -> EventPage:  # fmt: skip
+    """The page ``q`` asks for, from every timeline row of the members (``rows``, see
+    ``_small_timeline``) or, when there were too many (``None``), from DuckDB."""
+    args = (q.limit, q.start, q.end, q.include, q.exclude, q.ascending, q.after)
+    rows = _timeline_sql(cur, members, *args) if rows is None else _timeline_page(rows, *args)
+    events = [
+        TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], _DECODE(r[6])) for r in rows[: q.limit]
+    ]
+    cursor = (rows[q.limit - 1][1], rows[q.limit - 1][7]) if len(rows) > q.limit else None
+    return EventPage(events, cursor is not None, cursor)
+
+
+def events_page(cur: duckdb.DuckDBPyConnection, space: str, pk: int, q: EventsQuery) -> EventPage:
+    """A page of a profile's events, merged profiles included."""
+    members = _members(cur, space, pk) or [pk]
+    return page_of(_small_timeline(cur, members), cur, members, q)
+
+
+def linked(cur: duckdb.DuckDBPyConnection, space: str, collection: str, pk: int) -> list[int]:
+    """Canonical profiles of the other collection linked to this one (users ↔ accounts)."""
+    return linked_to(cur, space, collection, _members(cur, space, pk) or [pk])
+
+
+def linked_to(
+    cur: duckdb.DuckDBPyConnection, space: str, collection: str, members: Sequence[int]
+) -> list[int]:
+    """``linked`` for a profile whose members are known."""
+    mine, theirs = ("user_pk", "account_pk") if collection == "users" else ("account_pk", "user_pk")
+    rows = cur.execute(
+        f"SELECT DISTINCT p.canonical FROM identity_links l "
+        f"JOIN identity_profiles p ON p.pk = l.{theirs} "
+        f"WHERE l.{mine} IN {_in(members)} AND l.space = ? ORDER BY 1",
+        [*members, space],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def merges_into(cur: duckdb.DuckDBPyConnection, space: str, pk: int) -> list[MergeRecord]:
+    """Merges into this profile or any profile merged into it, oldest first."""
+    return merges_of(cur, space, _members(cur, space, pk) or [pk])
+
+
+def merges_of(
+    cur: duckdb.DuckDBPyConnection, space: str, members: Sequence[int]
+) -> list[MergeRecord]:
+    """``merges_into`` for a profile whose members are known."""
+    rows = cur.execute(
+        "SELECT from_pk, into_pk, collection, message_id, source_id, timestamp, reason, "
+        f"created_at FROM identity_merges WHERE into_pk IN {_in(members)} "
+        "AND space = ? ORDER BY created_at, timestamp",
+        [*members, space],
+    ).fetchall()
+    return [MergeRecord(*row) for row in rows]
+
+
 class DuckDBIdentityReads:
     """The read half of ``DuckDBIdentityStore``."""
 
@@ -296,53 +366,14 @@ class DuckDBIdentityReads:
         ascending: bool = False,
         after: tuple[int, int] | None = None,
     ) -> EventPage:
-        def run(cur: duckdb.DuckDBPyConnection) -> EventPage:
-            members = _members(cur, space, pk) or [pk]
-            rows = _small_timeline(cur, members)
-            if rows is None:
-                rows = _timeline_sql(cur, members, limit, start, end, include, exclude,
-                                     ascending, after)  # fmt: skip
-            else:
-                rows = _timeline_page(rows, limit, start, end, include, exclude,
-                                      ascending, after)  # fmt: skip
-            events = [
-                TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], _DECODE(r[6]))
-                for r in rows[:limit]
-            ]
-            cursor = (rows[limit - 1][1], rows[limit - 1][7]) if len(rows) > limit else None
-            return EventPage(events, cursor is not None, cursor)
-
-        return await self.store.run_read(run)
+        query = EventsQuery(limit, start, end, tuple(include), tuple(exclude), ascending, after)
+        return await self.store.run_read(lambda cur: events_page(cur, space, pk, query))
 
     async def links(self, space: str, collection: str, pk: int) -> list[int]:
-        mine, theirs = (
-            ("user_pk", "account_pk") if collection == "users" else ("account_pk", "user_pk")
-        )
-
-        def run(cur: duckdb.DuckDBPyConnection) -> list[int]:
-            members = _members(cur, space, pk) or [pk]
-            rows = cur.execute(
-                f"SELECT DISTINCT p.canonical FROM identity_links l "
-                f"JOIN identity_profiles p ON p.pk = l.{theirs} "
-                f"WHERE l.{mine} IN {_in(members)} AND l.space = ? ORDER BY 1",
-                [*members, space],
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        return await self.store.run_read(run)
+        return await self.store.run_read(lambda cur: linked(cur, space, collection, pk))
 
     async def merges(self, space: str, pk: int) -> list[MergeRecord]:
-        def run(cur: duckdb.DuckDBPyConnection) -> list[MergeRecord]:
-            members = _members(cur, space, pk) or [pk]
-            rows = cur.execute(
-                "SELECT from_pk, into_pk, collection, message_id, source_id, timestamp, reason, "
-                f"created_at FROM identity_merges WHERE into_pk IN {_in(members)} "
-                "AND space = ? ORDER BY created_at, timestamp",
-                [*members, space],
-            ).fetchall()
-            return [MergeRecord(*row) for row in rows]
-
-        return await self.store.run_read(run)
+        return await self.store.run_read(lambda cur: merges_into(cur, space, pk))
 
     async def computed(self, space: str, pk: int) -> dict[str, tuple[Any, int]]:
         return await self.store.run_read(lambda cur: _computed(cur, space, pk))

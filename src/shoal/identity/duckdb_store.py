@@ -19,6 +19,7 @@ from shoal.identity import materialized
 from shoal.identity.duckdb_reads import DuckDBIdentityReads, profile_from_row
 from shoal.identity.graph import Mapping, Profile, RoundChanges, wall_ms
 from shoal.identity.materialized import MaterializedValues
+from shoal.identity.profile_tables import PROFILE_TABLES
 from shoal.store.duckdb import DuckDBStore
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -129,12 +130,9 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
         def run(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("BEGIN TRANSACTION")
             try:
-                for table in (
-                    "identity_ids", "identity_profiles", "identity_merges", "identity_links",
-                    "identity_events", "identity_computed",
-                ):  # fmt: skip
+                # The materialized paths' registry stays: the replay writes values again.
+                for table, _ in PROFILE_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE space = ?", [space])
-                MaterializedValues.clear_space(con, space)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")

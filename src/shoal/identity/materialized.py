@@ -186,12 +186,6 @@ class MaterializedValues:
             self._kick()
         return new
 
-    @staticmethod
-    def clear_space(con: duckdb.DuckDBPyConnection, space: str) -> None:
-        """Inside a space's clearing transaction: its values go, its paths stay registered
-        (a replay writes the values again as it rewrites the timeline)."""
-        con.execute("DELETE FROM identity_event_values WHERE space = ?", [space])
-
     def _add(self, space: str, path: str) -> None:
         self.paths[space] = (*self.paths.get(space, ()), (path, keys_of(path)))
 

@@ -145,6 +145,16 @@ class IdentityService:
         self._wake.set()
         self._notify(touched, kinds)
 
+    def profiles_changed(self, space: str, pks: set[int]) -> None:
+        """Profiles of ``space`` changed or vanished outside a stage round (re-resolution
+        deleted them): computed traits and audiences re-check them (an audience drops a
+        member that is no longer a canonical profile)."""
+        if not pks:
+            return
+        self._dirty.setdefault(space, set()).update(pks)
+        self._wake.set()
+        self._notify({space: set(pks)})
+
     def _notify(
         self,
         touched: dict[str, set[int]],

@@ -182,3 +182,58 @@ def test_identity_settings_defaults_import_and_replay(shoal: ShoalServer) -> Non
     replayed = shoal.api("POST", "/spaces/dev/identity/replay")
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["events"] > 0
+
+
+def test_replaying_one_profile_applies_new_rules_to_it_alone(shoal: ShoalServer) -> None:
+    src = shoal.create_source("identity kiosk", type="server")
+    _batch(
+        shoal,
+        src["write_key"],
+        [
+            {"type": "identify", "userId": "kiosk-u1", "anonymousId": "kiosk-anon"},
+            {"type": "identify", "userId": "kiosk-u2", "anonymousId": "kiosk-anon"},
+            {"type": "identify", "userId": "solo-1", "traits": {"email": "solo@example.com"}},
+        ],
+    )
+    shoal.wait_for_events(src["id"], 3)
+    solo = _wait(shoal, f"{BASE}/user_id:solo-1/external_ids", lambda b: len(b["data"]) == 2)
+    solo_meta = shoal.api("GET", f"{BASE}/user_id:solo-1/metadata").json()
+    first = _wait(shoal, f"{BASE}/user_id:kiosk-u1/metadata", lambda b: True)["metadata"]["id"]
+    second = _wait(shoal, f"{BASE}/user_id:kiosk-u2/metadata", lambda b: True)["metadata"]["id"]
+    assert first != second  # user_id limit 1 kept them apart
+    limit = shoal.api("PATCH", "/spaces/dev/identity/identifiers/user_id", json={"limit": 2})
+    assert limit.status_code == 200, limit.text
+
+    replayed = shoal.api(
+        "POST", "/spaces/dev/identity/replay", json={"profiles": ["user_id:kiosk-u2"]}
+    )
+    assert replayed.status_code == 200, replayed.text
+    body = replayed.json()
+    assert body["events"] == 2 and body["profiles"] == 1 and body["merges"] == 0
+    assert sorted(body["removed"]) == sorted([first, second])
+    assert body["resolved"] == [first] and body["named"] == {"user_id:kiosk-u2": first}
+    now = shoal.api("GET", f"{BASE}/user_id:kiosk-u2/metadata").json()["metadata"]
+    assert now["id"] == first and now["identities"] == 3
+    # The other customer was not re-resolved: same profile, same identities, same times.
+    assert shoal.api("GET", f"{BASE}/user_id:solo-1/external_ids").json() == solo
+    assert shoal.api("GET", f"{BASE}/user_id:solo-1/metadata").json() == solo_meta
+    # No body still replays the whole space.
+    everything = shoal.api("POST", "/spaces/dev/identity/replay")
+    assert everything.status_code == 200 and "named" not in everything.json()
+
+
+def test_replay_refusals_are_clear(shoal: ShoalServer) -> None:
+    path = "/spaces/dev/identity/replay"
+    for body, status, code in (
+        ({"profiles": ["no-colon"]}, 400, "validation_error"),
+        ({"profiles": []}, 400, "validation_error"),
+        ({"profiles": [f"user_id:u{n}" for n in range(101)]}, 400, "too_many_profiles"),
+        ({"profiles": ["user_id:nobody-at-all"]}, 404, "not_found"),
+        ({"profiles": "user_id:x"}, 422, "invalid_request"),
+        ({"profile": ["user_id:x"]}, 422, "invalid_request"),
+    ):
+        response = shoal.api("POST", path, json=body)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["code"] == code and response.json()["message"]
+    space = shoal.api("POST", "/spaces/qa/identity/replay", json={"profiles": ["user_id:x"]})
+    assert space.status_code == 404

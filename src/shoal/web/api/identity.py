@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoal.control import User
 from shoal.control.repo import NotFound
 from shoal.identity import IdentityService
+from shoal.identity.affected import ReplayRefused
 from shoal.identity.replay import replay
+from shoal.identity.replay_profiles import MAX_NAMED, replay_profiles
 from shoal.identity.rules import (
     SUGGESTED_BLOCKED,
     BlockedValue,
@@ -74,6 +76,17 @@ class IdentifierPatch(BaseModel):
     property_keys: list[str] | None = None
     enabled: bool | None = None
     priority: int | None = Field(default=None, ge=1)
+
+
+class ReplayIn(BaseModel):
+    """Which profiles to re-resolve; without a body (or ``profiles``) the whole space."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profiles: list[str] | None = Field(
+        default=None,
+        description=f"Up to {MAX_NAMED} user profiles, each <id_type>:<value> or a profile id.",
+    )
 
 
 class ImportIn(BaseModel):
@@ -194,13 +207,30 @@ def import_rules(space: str, body: ImportIn, runtime: RuntimeDep, user: UserDep)
 
 
 @router.post("/replay")
-async def replay_space(space: str, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
-    """Re-resolve every stored event of the space with the current rules."""
+async def replay_space(
+    space: str, runtime: RuntimeDep, user: UserDep, body: ReplayIn | None = None
+) -> dict[str, Any]:
+    """Re-resolve stored events with the current rules: every event of the space, or
+    (``profiles``) only the named user profiles' history and what shares identifiers
+    with it (docs/identity.md, re-resolution)."""
     require_owner(user)
     service = identity_of(runtime)
     await asyncio.to_thread(service.settings, user.workspace_id, space)
-    result = await replay(service, user.workspace_id, space)
-    return {"events": result.events, "profiles": result.profiles, "merges": result.merges}
+    if body is None or body.profiles is None:
+        result = await replay(service, user.workspace_id, space)
+        return {"events": result.events, "profiles": result.profiles, "merges": result.merges}
+    try:
+        done = await replay_profiles(service, user.workspace_id, space, body.profiles)
+    except ReplayRefused as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    return {
+        "events": done.events,
+        "profiles": done.profiles,
+        "merges": done.merges,
+        "removed": done.removed,
+        "resolved": done.resolved,
+        "named": done.named,
+    }
 
 
 @router.get("/stats")

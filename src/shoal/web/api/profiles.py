@@ -4,6 +4,10 @@
 {traits|events|external_ids|links|metadata|merges}``. ``{id_type}:{value}`` may also be a
 profile id (``use_…`` / ``acc_…``). Errors: 404 ``{"code": "not_found", "message":
 "Profile was not found."}``.
+
+Each request reads what it answers in one reader call (``identity.profile_read``: usually
+two DuckDB statements) and answers JSON encoded by msgspec, skipping FastAPI's
+``jsonable_encoder`` walk of the answer.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+import msgspec
+from fastapi import APIRouter, Query, Request, Response
 
 from shoal.identity import IdentityService
-from shoal.identity.graph import Profile
-from shoal.identity.identifiers import parse_profile_id, profile_id, raw_identifiers
+from shoal.identity.duckdb_reads import EventsQuery
+from shoal.identity.identifiers import profile_id, raw_identifiers
+from shoal.identity.profile_read import ProfileRead, Want, read_profile
+from shoal.identity.refs import BadRef, parse_ref
 from shoal.identity.repo import check_space
 from shoal.identity.stage import space_of
 from shoal.spec.timestamps import format_ms, parse_ms
@@ -39,33 +46,29 @@ async def _profile(
     space: str,
     collection: str,
     external_id: str,
-    details: bool = True,
-    computed: bool = False,
-) -> tuple[str, Profile, dict[str, tuple[Any, int]]]:
-    """The profile a request names, with its computed traits if asked, in one store call."""
+    want: Want,
+) -> tuple[str, ProfileRead]:
+    """The profile a request names and what ``want`` asks for, in one store call."""
     try:
         check_space(space)
     except LookupError:
         raise ApiError(404, "not_found", "Space was not found.") from None
+    try:
+        ref = parse_ref(external_id, collection)
+    except BadRef as exc:
+        raise ApiError(400, "validation_error", str(exc)) from None
     scope = space_of(workspace_id, space)
-    parsed = parse_profile_id(external_id)
-    ref: int | tuple[str, str]
-    if parsed is not None and parsed[0] == collection:
-        ref = parsed[1]
-    else:
-        id_type, sep, value = external_id.partition(":")
-        if not sep or not id_type or not value:
-            raise ApiError(
-                400,
-                "validation_error",
-                "the profile is named <id_type>:<value> (e.g. email:jane@example.com) "
-                "or by its profile id",
-            )
-        ref = (id_type.lower(), value)
-    found = await service.store.lookup(scope, collection, ref, details=details, computed=computed)
+    found = await read_profile(service.store, scope, collection, ref, want)
     if found is None:
         raise _not_found()
-    return scope, found[0], found[1]
+    return scope, found
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(_ENCODE(body), media_type="application/json")
 
 
 def _iso(ms: int | None) -> str | None:
@@ -93,13 +96,14 @@ async def traits(
     class_: Annotated[Literal["audience", "computed_trait"] | None, Query(alias="class")] = None,
     verbose: bool = False,
     next: str | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Traits (last updated wins) and computed traits, by key; page with ``next``."""
     service = identity_of(runtime)
     want_computed = class_ in (None, "computed_trait")
-    scope, profile, computed = await _profile(
-        service, user.workspace_id, space, collection, external_id, False, want_computed
+    scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(computed=want_computed)
     )
+    profile, computed = found.profile, found.computed
     values: dict[str, tuple[Any, int]] = {}
     if class_ is None:
         values = {k: (v[0], v[1]) for k, v in profile.traits.items() if v[0] is not None}
@@ -108,9 +112,9 @@ async def traits(
     if class_ == "audience" and runtime.audiences is not None:
         # Audience traits: true for each audience the profile is in (Segment's class).
         visible = {a.key for a in runtime.audiences.visible(user, space)}
-        for found in await runtime.audiences.profile_audiences(scope, profile.pk):
-            if found["key"] in visible:
-                values[found["key"]] = (True, found["entered_at"])
+        for member in await runtime.audiences.profile_audiences(scope, profile.pk):
+            if member["key"] in visible:
+                values[member["key"]] = (True, member["entered_at"])
     wanted = set(_split(include))
     keys = sorted(k for k in values if (not wanted or k in wanted) and (next is None or k > next))
     page = keys[:limit]
@@ -119,7 +123,9 @@ async def traits(
         for k in page
     }
     more = len(keys) > limit
-    return {"traits": out, "cursor": _cursor(request, more, page[-1] if more else None, limit)}
+    return _json(
+        {"traits": out, "cursor": _cursor(request, more, page[-1] if more else None, limit)}
+    )
 
 
 @router.get("/external_ids")
@@ -132,10 +138,13 @@ async def external_ids(
     user: UserDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     next: Annotated[int | None, Query(ge=0)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Every identifier of the profile (merged profiles included), oldest first."""
     service = identity_of(runtime)
-    _scope, profile, _ = await _profile(service, user.workspace_id, space, collection, external_id)
+    _scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(details=True)
+    )
+    profile = found.profile
     start = next or 0
     rows = profile.mappings[start : start + limit]
     data = [
@@ -151,10 +160,12 @@ async def external_ids(
         for m in rows
     ]
     more = start + limit < len(profile.mappings)
-    return {
-        "data": data,
-        "cursor": _cursor(request, more, str(start + limit) if more else None, limit),
-    }
+    return _json(
+        {
+            "data": data,
+            "cursor": _cursor(request, more, str(start + limit) if more else None, limit),
+        }
+    )
 
 
 @router.get("/events")
@@ -172,12 +183,9 @@ async def events(
     exclude: str | None = None,
     sort: Literal["asc", "desc"] = "desc",
     next: str | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """The profile's events, merged and anonymous history included; newest first by default."""
     service = identity_of(runtime)
-    scope, profile, _ = await _profile(
-        service, user.workspace_id, space, collection, external_id, details=False
-    )
     bounds: list[int | None] = []
     for name, raw in (("start", start), ("end", end)):
         value = parse_ms(raw) if raw else None
@@ -190,10 +198,15 @@ async def events(
         if not (ts.lstrip("-").isdigit() and seq.isdigit()):
             raise ApiError(400, "validation_error", "next is the cursor of a previous answer")
         after = (int(ts), int(seq))
-    page = await service.store.events(
-        scope, profile.pk, limit=limit, start=bounds[0], end=bounds[1],
-        include=_split(include), exclude=_split(exclude), ascending=sort == "asc", after=after,
+    query = EventsQuery(
+        limit, bounds[0], bounds[1], tuple(_split(include)), tuple(_split(exclude)),
+        sort == "asc", after,
     )  # fmt: skip
+    _scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(events=query)
+    )
+    profile, page = found.profile, found.page
+    assert page is not None
     rules = service.rules_for(user.workspace_id, space)
     data = []
     for ev in page.events:
@@ -215,31 +228,36 @@ async def events(
             }
         )
     nxt = f"{page.cursor[0]}.{page.cursor[1]}" if page.cursor else None
-    return {"data": data, "cursor": _cursor(request, page.has_more, nxt, limit)}
+    return _json({"data": data, "cursor": _cursor(request, page.has_more, nxt, limit)})
 
 
 @router.get("/metadata")
 async def metadata(
     space: str, collection: Collection, external_id: str, runtime: RuntimeDep, user: UserDep
-) -> dict[str, Any]:
+) -> Response:
     """When the profile was created and last updated, and its first and last message."""
     service = identity_of(runtime)
-    _scope, p, _ = await _profile(service, user.workspace_id, space, collection, external_id)
-    return {
-        "metadata": {
-            "id": p.id,
-            "created_at": _iso(p.created_at),
-            "updated_at": datetime.fromtimestamp(p.updated_at / 1000, UTC).isoformat(),
-            "expires_at": None,
-            "first_message_id": p.first_message_id,
-            "first_source_id": p.first_source_id,
-            "last_message_id": p.last_message_id,
-            "last_source_id": p.last_source_id,
-            "last_seen_at": _iso(p.last_seen),
-            "merges": p.merges,
-            "identities": len(p.mappings),
+    _scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(details=True)
+    )
+    p = found.profile
+    return _json(
+        {
+            "metadata": {
+                "id": p.id,
+                "created_at": _iso(p.created_at),
+                "updated_at": datetime.fromtimestamp(p.updated_at / 1000, UTC).isoformat(),
+                "expires_at": None,
+                "first_message_id": p.first_message_id,
+                "first_source_id": p.first_source_id,
+                "last_message_id": p.last_message_id,
+                "last_source_id": p.last_source_id,
+                "last_seen_at": _iso(p.last_seen),
+                "merges": p.merges,
+                "identities": len(p.mappings),
+            }
         }
-    }
+    )
 
 
 @router.get("/links")
@@ -251,19 +269,15 @@ async def links(
     runtime: RuntimeDep,
     user: UserDep,
     limit: Annotated[int, Query(ge=1, le=20)] = 20,
-) -> dict[str, Any]:
+) -> Response:
     """Accounts of a user (or users of an account) with their external ids."""
     service = identity_of(runtime)
-    scope, profile, _ = await _profile(
-        service, user.workspace_id, space, collection, external_id, details=False
+    _scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(links=limit)
     )
     other = "accounts" if collection == "users" else "users"
-    linked = await service.store.links(scope, collection, profile.pk)
     data = []
-    for pk in linked[:limit]:
-        found = await service.store.profile(scope, pk)
-        if found is None:
-            continue
+    for linked in found.links:
         ids = [
             {
                 "id": m.value,
@@ -271,36 +285,38 @@ async def links(
                 "source_id": m.source_id,
                 "created_at": _iso(m.added_at),
             }
-            for m in found.mappings
+            for m in linked.mappings
         ]
-        data.append({"to_collection": other, "id": found.id, "external_ids": ids})
-    return {"data": data, "cursor": _cursor(request, len(linked) > limit, None, limit)}
+        data.append({"to_collection": other, "id": linked.id, "external_ids": ids})
+    more = found.linked > limit
+    return _json({"data": data, "cursor": _cursor(request, more, None, limit)})
 
 
 @router.get("/merges")
 async def merges(
     space: str, collection: Collection, external_id: str, runtime: RuntimeDep, user: UserDep
-) -> dict[str, Any]:
+) -> Response:
     """How the profile came to be: every merge into it, with the message that caused it."""
     service = identity_of(runtime)
-    scope, profile, _ = await _profile(
-        service, user.workspace_id, space, collection, external_id, details=False
+    _scope, found = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want(merges=True)
     )
-    records = await service.store.merges(scope, profile.pk)
-    return {
-        "data": [
-            {
-                "from": profile_id(r.collection, r.from_pk),
-                "into": profile_id(r.collection, r.into_pk),
-                "message_id": r.message_id,
-                "source_id": r.source_id,
-                "timestamp": _iso(r.timestamp),
-                "reason": r.reason,
-                "recorded_at": _iso(r.created_at),
-            }
-            for r in records
-        ]
-    }
+    return _json(
+        {
+            "data": [
+                {
+                    "from": profile_id(r.collection, r.from_pk),
+                    "into": profile_id(r.collection, r.into_pk),
+                    "message_id": r.message_id,
+                    "source_id": r.source_id,
+                    "timestamp": _iso(r.timestamp),
+                    "reason": r.reason,
+                    "recorded_at": _iso(r.created_at),
+                }
+                for r in found.merges
+            ]
+        }
+    )
 
 
 @router.get("/audiences")
@@ -310,9 +326,10 @@ async def audiences(
     """The audiences the profile is currently in (as of each audience's last refresh), with
     when it entered, plus its static lists and tags."""
     service = identity_of(runtime)
-    scope, profile, _ = await _profile(
-        service, user.workspace_id, space, collection, external_id, details=False
+    scope, found_profile = await _profile(
+        service, user.workspace_id, space, collection, external_id, Want()
     )
+    profile = found_profile.profile
     if runtime.audiences is None:
         return {"data": [], "lists": []}
     found = runtime.audiences
