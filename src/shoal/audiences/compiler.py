@@ -349,7 +349,7 @@ class Compiler:
 
     def now_plus(self, delta: int) -> exp.Expr:
         """The moment ``now + delta`` ms; a template keeps ``now`` as a literal of its own,
-        so a cached query is reused by replacing it (see ``compile_template``)."""
+        so a cached query is reused by replacing it (``audiences.realtime``)."""
         if not self.templated:
             return _num(self.now + delta)
         if not delta:
@@ -748,16 +748,6 @@ def compile_changes(
     return (
         Compiler(dialect, schema, space, now_ms).changes(node, collection, key, only).sql(dialect)
     )
-
-
-def compile_template(
-    node: Condition, collection: str, space: str, dialect: str, key: str, schema: Schema
-) -> str:
-    """The changes query of a real-time pass, reusable: "now" is ``NOW_SENTINEL`` (replace
-    it with the moment) and the profiles are those in the temporary table
-    ``realtime_only``. Compiling costs far more than running it on a few profiles."""
-    compiler = Compiler(dialect, schema, space, NOW_SENTINEL)
-    return compiler.changes(node, collection, key, ONLY_TABLE).sql(dialect)
 
 
 def compile_count(

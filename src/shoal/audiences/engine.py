@@ -2,8 +2,10 @@
 
 * **Real time.** Identity resolution tells the engine which profiles a round touched; after
   a short debounce, every real-time audience of that space is re-evaluated for just those
-  profiles (and, for account conditions, the profiles linked to them), in dependency order
-  so an audience built on another sees its fresh membership.
+  profiles (and, for account conditions, the profiles linked to them) in one statement per
+  dependency level (``realtime``, ``combined``), so an audience built on another sees its
+  fresh membership within the same pass. A pass takes every profile touched since the one
+  before, so under load latency is about one pass, never a queue of them.
 * **Schedule.** A one-second tick refreshes, one at a time, every audience that is due: never
   computed, a scheduled audience past its interval, or a real-time audience whose result can
   change with the passing of time alone (re-checked every ``time_recheck_s``).
@@ -19,7 +21,6 @@ ingestion never waits for an audience query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,10 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.audiences import model
-from shoal.audiences.compiler import NOW_SENTINEL, compile_changes, compile_template
-from shoal.audiences.embedded import EmbeddedSchema, embedded_schema, realtime_schema
+from shoal.audiences.compiler import compile_changes
+from shoal.audiences.embedded import EmbeddedSchema, embedded_schema
 from shoal.audiences.emit import Emitter
 from shoal.audiences.members import MembershipStore
+from shoal.audiences.realtime import RealtimePasses
 from shoal.audiences.repo import Audience, AudienceRepo
 from shoal.identity.stage import space_of
 
@@ -95,20 +97,14 @@ class AudienceEngine:
         self.members = members
         self.emitter = emitter
         self.time_recheck_s = time_recheck_s
-        self.debounce_s = debounce_s
         self.tick_s = tick_s
-        self._dirty: dict[str, set[int]] = {}
-        self._kinds: dict[str, set[tuple[str, str | None]] | None] = {}
-        self._wake = asyncio.Event()
+        self.realtime = RealtimePasses(self, debounce_s)
         self._locks: dict[str, asyncio.Lock] = {}
         self._failed_at: dict[str, float] = {}
         self._last_full: dict[str, float] = {}
         self._objects: dict[tuple[str, str], dict[str, str]] = {}
-        self._templates: dict[tuple[str, int], str] = {}
-        self._selectors: dict[tuple[str, int], list[tuple[str, str | None]] | None] = {}
         self._cache: list[Audience] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.busy = False
         self.materialized: Callable[[str], frozenset[str]] = lambda space: frozenset()
         """A space's event paths whose values are materialized (set by the service)."""
         self.listeners: list[Callable[[Audience, Sequence[int], Sequence[int]], None]] = []
@@ -119,7 +115,7 @@ class AudienceEngine:
         """Create the tables and start the real-time and schedule loops."""
         await self.members.start()
         self._tasks = [
-            asyncio.create_task(self._realtime_loop(), name="shoal-audiences-realtime"),
+            asyncio.create_task(self.realtime.run(), name="shoal-audiences-realtime"),
             asyncio.create_task(self._schedule_loop(), name="shoal-audiences-schedule"),
         ]
 
@@ -129,20 +125,14 @@ class AudienceEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.realtime.close()
 
     def touched(
         self, space: str, pks: set[int], kinds: set[tuple[str, str | None]] | None = None
     ) -> None:
         """Identity's listener: these canonical profiles of ``space`` changed, through events
         of these ``(type, name)`` kinds only (``None``: in any way)."""
-        self._dirty.setdefault(space, set()).update(pks)
-        if kinds is None or (space in self._kinds and self._kinds[space] is None):
-            self._kinds[space] = None
-        else:
-            known = self._kinds.setdefault(space, set())
-            assert known is not None
-            known.update(kinds)
-        self._wake.set()
+        self.realtime.touched(space, pks, kinds)
 
     def invalidate(self) -> None:
         """Definitions changed: reload them (and the object collections) on the next pass."""
@@ -157,7 +147,7 @@ class AudienceEngine:
 
     def pending(self) -> bool:
         """Whether touched profiles still wait for a real-time pass."""
-        return bool(self._dirty) or self._wake.is_set() or self.busy
+        return self.realtime.pending()
 
     # -- refreshing -----------------------------------------------------------------------
 
@@ -165,8 +155,7 @@ class AudienceEngine:
         """Evaluate an audience (all profiles, or ``only``) and record what changed.
 
         Errors are stored on the audience (status ``error``) and raised again."""
-        lock = self._locks.setdefault(audience.id, asyncio.Lock())
-        async with lock:
+        async with self.lock(audience):
             started = time.perf_counter()
             at = now_ms()
             try:
@@ -177,7 +166,7 @@ class AudienceEngine:
                 )  # fmt: skip
                 entered, exited = await self.members.changes(sql)
             except Exception as exc:
-                await self._failed(audience, exc)
+                await self.failed(audience, exc)
                 raise
             return await self._record(audience, entered, exited, at, only is None, started)
 
@@ -189,7 +178,16 @@ class AudienceEngine:
             self._objects[scope] = objects
         return embedded_schema(objects, self.materialized(space_for(audience)))
 
-    async def _failed(self, audience: Audience, exc: BaseException) -> None:
+    def lock(self, audience: Audience) -> asyncio.Lock:
+        """Held while an audience refreshes: two refreshes at once would apply changes twice."""
+        return self._locks.setdefault(audience.id, asyncio.Lock())
+
+    def succeeded(self, audience: Audience) -> None:
+        """A refresh of the audience succeeded: no retry is due."""
+        self._failed_at.pop(audience.id, None)
+
+    async def failed(self, audience: Audience, exc: BaseException) -> None:
+        """Show a refresh's error on the audience; it is retried a minute later."""
         self._failed_at[audience.id] = time.monotonic()
         message = f"{type(exc).__name__}: {exc}"
         await asyncio.to_thread(
@@ -211,9 +209,9 @@ class AudienceEngine:
                 space, audience.key, audience.version, entered, exited, at, full
             )
         except Exception as exc:
-            await self._failed(audience, exc)
+            await self.failed(audience, exc)
             raise
-        self._failed_at.pop(audience.id, None)
+        self.succeeded(audience)
         if full:
             self._last_full[audience.id] = time.time()
         if full or audience.status != "ready" or entered or exited:
@@ -222,16 +220,26 @@ class AudienceEngine:
             )
             self.invalidate()
         if entered or exited:
-            for listener in self.listeners:
-                listener(audience, entered, exited)
-            await self.emitter.emit(audience, entered, exited, at)
-            self._propagate(audience, [*entered, *exited])
+            await self.announce(audience, entered, exited, at)
         return Outcome(len(entered), len(exited), size, full, time.perf_counter() - started)
 
-    def _propagate(self, audience: Audience, pks: list[int]) -> None:
-        """Audiences built on this one re-check the profiles that moved."""
+    async def announce(
+        self, audience: Audience, entered: list[int], exited: list[int], at: int,
+        evaluated: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
+        """Tell listeners, send the changes as events, and have the audiences built on this
+        one (except those in ``evaluated``: a later level of the same pass saw the change
+        already) re-check the profiles that moved."""
+        for listener in self.listeners:
+            listener(audience, entered, exited)
+        await self.emitter.emit(audience, entered, exited, at)
+        self._propagate(audience, [*entered, *exited], evaluated)
+
+    def _propagate(self, audience: Audience, pks: list[int], evaluated: frozenset[str]) -> None:
         for other in self.audiences():
             if other.id == audience.id or other.workspace_id != audience.workspace_id:
+                continue
+            if other.id in evaluated:
                 continue
             if other.environment != audience.environment:
                 continue
@@ -239,104 +247,6 @@ class AudienceEngine:
                 self.touched(space_for(other), set(pks))
 
     # -- loops -------------------------------------------------------------------------------
-
-    async def _realtime_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            self.busy = True
-            try:
-                await asyncio.sleep(self.debounce_s)
-                dirty, self._dirty = self._dirty, {}
-                kinds, self._kinds = self._kinds, {}
-                for space, pks in dirty.items():
-                    await self._realtime_pass(space, pks, kinds.get(space))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("a real-time audience pass failed; the audiences show the error")
-            finally:
-                self.busy = False
-
-    async def _realtime_pass(
-        self, space: str, pks: set[int], kinds: set[tuple[str, str | None]] | None = None
-    ) -> None:
-        targets = [
-            a
-            for a in self.audiences()
-            if a.refresh == "realtime"
-            and a.status in ("ready", "error")
-            and space_for(a) == space
-            # Objects are not identity profiles: their schedule keeps them current.
-            and a.collection in (model.USERS, model.ACCOUNTS)
-            and (kinds is None or self._may_change(a, kinds))
-        ]
-        if not targets:
-            return
-        only = sorted(await self._with_links(space, pks, targets))
-        async with contextlib.AsyncExitStack() as stack:
-            # One pass holds every target: a full refresh in between would apply its
-            # changes twice. Sorted, so two passes can never wait on each other.
-            for audience in sorted(targets, key=lambda a: a.id):
-                await stack.enter_async_context(self._locks.setdefault(audience.id, asyncio.Lock()))
-            started = time.perf_counter()
-            at = now_ms()
-            queries: list[str] = []
-            for audience in targets:
-                template = await self._template(audience)
-                queries.append(template.replace(str(NOW_SENTINEL), str(at)))
-            results = await self.members.realtime_changes(only, queries)
-            for audience, result in zip(targets, results, strict=True):
-                if isinstance(result, BaseException):
-                    await self._failed(audience, result)
-                    log.warning("real-time refresh of audience %s failed: %s", audience.key, result)
-                    continue
-                try:
-                    await self._record(audience, *result, at, False, started)
-                except Exception:
-                    log.warning("recording audience %s failed", audience.key, exc_info=True)
-
-    def _may_change(self, audience: Audience, kinds: set[tuple[str, str | None]]) -> bool:
-        """Whether events of these kinds can change the audience for the profiles that
-        received them (audiences whose conditions are all positive event conditions only
-        change through the events they name)."""
-        key = (audience.id, audience.version)
-        selectors = self._selectors.get(key, ())
-        if selectors == ():
-            selectors = self._selectors[key] = model.event_selectors(
-                model.from_json(audience.definition)
-            )
-        if selectors is None:
-            return True
-        return any(
-            (kind == "any" or kind == seen_type) and (name is None or name == seen_name)
-            for kind, name in selectors
-            for seen_type, seen_name in kinds
-        )
-
-    async def _template(self, audience: Audience) -> str:
-        """The audience version's real-time query, compiled once (compiling costs far more
-        than running it over a round's few profiles)."""
-        key = (audience.id, audience.version)
-        found = self._templates.get(key)
-        if found is None:
-            found = compile_template(
-                model.from_json(audience.definition), audience.collection,
-                space_for(audience), "duckdb", audience.key, realtime_schema(),
-            )  # fmt: skip
-            self._templates[key] = found
-        return found
-
-    async def _with_links(self, space: str, pks: set[int], targets: list[Audience]) -> set[int]:
-        linked = any(
-            isinstance(n, model.Account | model.Users)
-            for a in targets
-            for n in model.walk(model.from_json(a.definition))
-        )
-        if not linked or not pks:
-            return pks
-        rows = await self.members.linked(space, sorted(pks))
-        return pks | rows
 
     async def _schedule_loop(self) -> None:
         while True:
@@ -350,6 +260,7 @@ class AudienceEngine:
                             log.warning(
                                 "refresh of audience %s failed", audience.key, exc_info=True
                             )
+                await self.realtime.warm()
             except asyncio.CancelledError:
                 raise
             except Exception:

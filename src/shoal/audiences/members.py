@@ -15,8 +15,19 @@ from typing import Any
 import duckdb
 import msgspec
 
-from shoal.audiences.embedded import MIGRATIONS, REALTIME_SETUP
+from shoal.audiences.embedded import MIGRATIONS
 from shoal.store.duckdb import DuckDBStore
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One audience's changes to record: ``key`` at ``version``."""
+
+    key: str
+    version: int
+    entered: Sequence[int]
+    exited: Sequence[int]
+
 
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE = msgspec.json.Decoder().decode
@@ -69,49 +80,6 @@ class MembershipStore:
 
         return await self.store.run_read(run)
 
-    async def realtime_changes(
-        self, pks: Sequence[int], queries: Sequence[str]
-    ) -> list[tuple[list[int], list[int]] | Exception]:
-        """Run real-time templates (``compiler.compile_template``) for the profiles ``pks``
-        on one cursor: its temporary table ``realtime_only`` holds them. A query that fails
-        gives its exception in its place; the others still run."""
-
-        def run(cur: duckdb.DuckDBPyConnection) -> list[tuple[list[int], list[int]] | Exception]:
-            cur.execute("CREATE OR REPLACE TEMP TABLE realtime_only (profile_id BIGINT)")
-            cur.execute("INSERT INTO realtime_only SELECT unnest(?::BIGINT[])", [list(pks)])
-            for statement in REALTIME_SETUP:
-                cur.execute(statement)
-            if len(queries) > 1:
-                # One statement for the whole pass: DuckDB's per-statement overhead, not the
-                # few rows, dominates. Compiled queries are wrapped whole, never edited.
-                union = " UNION ALL ".join(
-                    f"SELECT {i} AS query, * FROM ({sql})" for i, sql in enumerate(queries)
-                )
-                try:
-                    rows = cur.execute(union).fetchall()
-                except duckdb.Error:
-                    rows = None  # find the failing query one by one below
-                if rows is not None:
-                    split: list[tuple[list[int], list[int]] | Exception] = [
-                        ([], []) for _ in queries
-                    ]
-                    for query, pk, entering in rows:
-                        found = split[query]
-                        assert not isinstance(found, Exception)
-                        (found[0] if entering else found[1]).append(int(pk))
-                    return split
-            out: list[tuple[list[int], list[int]] | Exception] = []
-            for sql in queries:
-                try:
-                    rows = cur.execute(sql).fetchall()
-                except duckdb.Error as exc:
-                    out.append(exc)
-                    continue
-                out.append(([int(p) for p, e in rows if e], [int(p) for p, e in rows if not e]))
-            return out
-
-        return await self.store.run_read(run)
-
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a compiled query (preview, explain, live counts)."""
         return await self.store.run_read(lambda cur: cur.execute(sql).fetchall())
@@ -126,54 +94,79 @@ class MembershipStore:
         at: int,
         full: bool,
     ) -> int:
-        """Record changes (members, history, a size point); returns the new size."""
+        """Record one audience's changes (members, history, a size point); its new size."""
+        sizes = await self.apply_many(space, [Applied(key, version, entered, exited)], at, full)
+        return sizes[key]
 
-        def run(con: duckdb.DuckDBPyConnection) -> int:
+    async def apply_many(
+        self, space: str, changes: Sequence[Applied], at: int, full: bool = False
+    ) -> dict[str, int]:
+        """Record the changes of several audiences in one transaction: members, history,
+        and a size point for each that changed (each, after a ``full`` refresh); their new
+        sizes by key."""
+        moved = [c for c in changes if c.entered or c.exited]
+
+        def run(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             con.execute("BEGIN TRANSACTION")
             try:
+                exited = [(c.key, pk) for c in moved for pk in c.exited]
                 if exited:
-                    _temp_ids(con, "audience_exited", exited)
                     con.execute(
-                        "DELETE FROM audience_members WHERE space = ? AND audience = ? AND "
-                        "profile_id IN (SELECT profile_id FROM audience_exited)",
-                        [space, key],
+                        "CREATE OR REPLACE TEMP TABLE audience_exited_pairs "
+                        "(audience VARCHAR, profile_id BIGINT)"
                     )
+                    appender = con.appender("audience_exited_pairs")
+                    appender.append_rows(exited)
+                    appender.flush()
+                    con.execute(
+                        "DELETE FROM audience_members AS m WHERE m.space = ? AND EXISTS (SELECT 1 "
+                        "FROM audience_exited_pairs AS x WHERE x.audience = m.audience "
+                        "AND x.profile_id = m.profile_id)",
+                        [space],
+                    )
+                entered = [(space, c.key, pk, at, c.version) for c in moved for pk in c.entered]
                 if entered:
                     appender = con.appender("audience_members")
-                    appender.append_rows([(space, key, pk, at, version) for pk in entered])
+                    appender.append_rows(entered)
                     appender.flush()
-                if entered or exited:
+                if moved:
                     # ``seq`` orders every change of every audience: activations read the
                     # history after the last seq they delivered.
                     # fetchall: an unfinished result would block the appender below.
                     last = con.execute("SELECT coalesce(max(seq), 0) FROM audience_history")
-                    first = int(last.fetchall()[0][0]) + 1
-                    changes = [(pk, "entered") for pk in entered] + [
-                        (pk, "exited") for pk in exited
-                    ]
+                    seq = int(last.fetchall()[0][0])
+                    rows = []
+                    for c in moved:
+                        for change, pks in (("entered", c.entered), ("exited", c.exited)):
+                            for pk in pks:
+                                seq += 1
+                                rows.append((space, c.key, pk, change, at, c.version, seq))
                     appender = con.appender("audience_history")
+                    appender.append_rows(rows)
+                    appender.flush()
+                keys = sorted({c.key for c in changes})
+                counted = con.execute(
+                    "SELECT audience, count(*) FROM audience_members WHERE space = ? AND "
+                    "audience IN (SELECT unnest(?::VARCHAR[])) GROUP BY audience",
+                    [space, keys],
+                ).fetchall()
+                sizes = {key: 0 for key in keys} | {str(k): int(n) for k, n in counted}
+                sized = changes if full else moved
+                if sized:
+                    appender = con.appender("audience_sizes")
                     appender.append_rows(
                         [
-                            (space, key, pk, change, at, version, seq)
-                            for seq, (pk, change) in enumerate(changes, first)
+                            (space, c.key, at, sizes[c.key], len(c.entered), len(c.exited),
+                             c.version, full)
+                            for c in sized
                         ]
-                    )
+                    )  # fmt: skip
                     appender.flush()
-                row = con.execute(
-                    "SELECT count(*) FROM audience_members WHERE space = ? AND audience = ?",
-                    [space, key],
-                ).fetchone()
-                size = int(row[0]) if row else 0
-                if full or entered or exited:
-                    con.execute(
-                        "INSERT INTO audience_sizes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [space, key, at, size, len(entered), len(exited), version, full],
-                    )
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-            return size
+            return sizes
 
         return await self.store.run_write(run)
 
