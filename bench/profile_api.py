@@ -93,7 +93,7 @@ async def build(data_dir: Path, profiles: int) -> str:
                            {"userId": f"user-{n}", "event": "Order Completed",
                             "properties": {"revenue": n % 500}})
                 )  # fmt: skip
-        await service.stage.process(batch)
+        await service.stage.process_committed(batch)
     print(f"built {profiles:,} profiles in {time.perf_counter() - started:.0f} s")
     await store.close()
     control.engine.dispose()

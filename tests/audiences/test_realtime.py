@@ -36,7 +36,7 @@ from shoal.control import ControlPlane
 from shoal.identity import IdentityService
 from shoal.queue import open_queue
 from shoal.store.duckdb import DuckDBStore
-from tests.audiences.dataset import NOW_MS, Dataset, DuckDBBackend, EventRow, Profile
+from tests.audiences.dataset import NOW_MS, Dataset, DuckDBBackend, EventRow, Link, Profile
 from tests.audiences.strategies import AUDIENCES, batches
 from tests.identity.helpers import event
 
@@ -111,6 +111,23 @@ def test_an_or_among_the_conditions_keeps_its_parentheses(backend: DuckDBBackend
                           ONLY_TABLE)  # fmt: skip
     assert backend.rows(sql) == []
     assert backend.conn.execute(combine([sql, sql])).fetchall() == []
+
+
+def test_an_accounts_events_are_read_whole_for_its_users(backend: DuckDBBackend) -> None:
+    """The pass names users; an ``account(...)`` condition reads the account's events, which
+    no limit to those users may cut (a counterexample the property test above found)."""
+    data = Dataset(
+        profiles=[Profile(m.USERS, 3, None), Profile(m.ACCOUNTS, -201, None)],
+        events=[EventRow(m.ACCOUNTS, -201, "track", "Order Completed", NOW_MS - 1, None, None)],
+        links=[Link(3, -201)],
+    )
+    backend.load(data)
+    _hold(backend.conn, [3])
+    text = "account(event('Order Completed').first() exists)"
+    sql = compile_members(parse(text), m.USERS, data.space, NOW_MS, "duckdb", WAREHOUSE,
+                          ONLY_TABLE)  # fmt: skip
+    assert backend.rows(sql) == [3]
+    assert sorted(backend.conn.execute(combine([sql, sql])).fetchall()) == [(0, 3), (1, 3)]
 
 
 SHAPES = {
@@ -228,9 +245,9 @@ async def test_a_pass_leaves_the_memberships_full_refreshes_would(
         # runs), the others' in one round (one pass), for the dependency check below.
         first = [e for e in batch if int(str(e.user_id)[1:]) < 15]
         for start in range(0, len(first), 17):
-            await identity.stage.process(first[start : start + 17])
+            await identity.stage.process_committed(first[start : start + 17])
         await _settled(service)
-        await identity.stage.process([e for e in batch if e not in first])
+        await identity.stage.process_committed([e for e in batch if e not in first])
         await _settled(service)
 
         if materialized:

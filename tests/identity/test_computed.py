@@ -21,7 +21,7 @@ def _order(user: str, ts: int, **props: Any) -> Any:
 async def test_every_trait_type_with_windows_filters_and_merges(tmp_path: Path) -> None:
     now = wall_ms()
     async with identity(tmp_path) as svc:
-        await svc.stage.process(
+        await svc.stage.process_committed(
             [
                 event("page", anonymousId="anon", name="Home", ts=now - 40 * DAY),
                 _order("u", now - 30 * DAY, revenue=10, color="red", sku="A-1"),
@@ -89,7 +89,7 @@ async def test_pipeline_keeps_values_current(tmp_path: Path) -> None:
         await svc.create_trait(
             WS, "dev", ComputedTrait(key="orders", type="event_counter", event="Order Completed")
         )
-        await svc.stage.process([_order("v", 1_000), _order("v", 2_000)])
+        await svc.stage.process_committed([_order("v", 1_000), _order("v", 2_000)])
         pk = await svc.store.canonical(SPACE, "users", "user_id", "v")
         for _ in range(100):
             if not svc.computing() and (await svc.store.computed(SPACE, pk or 0)).get("orders"):
@@ -116,7 +116,7 @@ async def test_account_traits_aggregate_the_accounts_users(tmp_path: Path) -> No
         await svc.create_trait(
             WS, "dev", ComputedTrait(key="orders", type="event_counter", event="Order Completed")
         )
-        await svc.stage.process(
+        await svc.stage.process_committed(
             [
                 event("group", userId="a", groupId="acme", ts=now - 3 * DAY),
                 event("group", userId="b", groupId="acme", ts=now - 3 * DAY),

@@ -72,14 +72,14 @@ async def test_backfill_then_rounds_write_the_same_values(
 ) -> None:
     monkeypatch.setattr(materialized, "CHUNK", 7)  # several chunks over 40 rows
     async with identity(tmp_path) as svc:
-        await svc.stage.process(_events(0, 40))
+        await svc.stage.process_committed(_events(0, 40))
         readies: list[str] = []
         svc.store.values.on_ready.append(readies.append)
         assert await svc.store.values.materialize(SPACE, [REVENUE, CONSENT]) == [CONSENT, REVENUE]
         assert await svc.store.values.materialize(SPACE, [REVENUE]) == []  # already there
         await _wait_ready(svc.store.values, {REVENUE, CONSENT})
         assert readies == [SPACE, SPACE]
-        await svc.stage.process(_events(40, 25))  # written by the rounds themselves
+        await svc.stage.process_committed(_events(40, 25))  # written by the rounds themselves
         got = await _values(svc)
         assert got == await _expected(svc, [REVENUE, CONSENT])
         # Numbers, numeric strings and booleans keep their JSON form; nulls get no row.
@@ -92,7 +92,7 @@ async def test_a_space_without_events_is_ready_at_once(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
         await svc.store.values.materialize(SPACE, [REVENUE])
         assert svc.store.values.ready(SPACE) == {REVENUE}
-        await svc.stage.process(_events(0, 10))
+        await svc.stage.process_committed(_events(0, 10))
         assert await _values(svc) == await _expected(svc, [REVENUE])
         assert svc.store.values.ready(f"{WS}:prod") == frozenset()
 
@@ -102,7 +102,7 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(
 ) -> None:
     monkeypatch.setattr(materialized, "CHUNK", 5)
     async with identity(tmp_path) as svc:
-        await svc.stage.process(_events(0, 30))
+        await svc.stage.process_committed(_events(0, 30))
 
         # What a crash after the first two chunks leaves: progress committed with its rows.
         def crashed(con: Any) -> None:
@@ -128,10 +128,10 @@ async def test_an_interrupted_backfill_resumes_where_it_stopped(
 async def test_clearing_a_space_drops_its_values_and_keeps_the_paths(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
         await svc.store.values.materialize(SPACE, [REVENUE])
-        await svc.stage.process(_events(0, 10))
+        await svc.stage.process_committed(_events(0, 10))
         assert await _values(svc)
         await svc.store.clear_space(SPACE)
         assert await _values(svc) == set()
         assert svc.store.values.ready(SPACE) == {REVENUE}
-        await svc.stage.process(_events(10, 10))
+        await svc.stage.process_committed(_events(10, 10))
         assert await _values(svc) == await _expected(svc, [REVENUE])

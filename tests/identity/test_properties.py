@@ -44,16 +44,27 @@ def _events(specs: list[dict[str, Any]]) -> list[NormalizedEvent]:
     return out
 
 
-async def _run(root: Path, specs: list[dict[str, Any]], cuts: list[int], restarts: bool) -> Any:
-    """Resolve in the rounds ``cuts`` makes; with ``restarts`` a new service per round."""
+async def _run(root: Path, specs: list[dict[str, Any]], cuts: list[int], mode: str) -> Any:
+    """Resolve in the rounds ``cuts`` makes: each committed before the next (``rounds``),
+    with a new service per round (``restarts``), or as the pipeline drives the stage, the
+    next round resolved while the previous one's write commits (``pipelined``)."""
     events = _events(specs)
     bounds = sorted({c % (len(events) + 1) for c in cuts} | {0, len(events)})
     rounds = [events[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     async with identity(root) as svc:
+        pending: Any = None
         for index, chunk in enumerate(rounds):
-            if restarts and index:
+            if mode == "restarts" and index:
                 svc.stage.forget()
-            await svc.stage.process(chunk)
+            if mode == "pipelined":
+                waiter = await svc.stage.process(chunk)
+                if pending is not None:
+                    await pending
+                pending = waiter
+            else:
+                await svc.stage.process_committed(chunk)
+        if pending is not None:
+            await pending
         return await _snapshot(svc, events)
 
 
@@ -74,18 +85,18 @@ async def _snapshot(svc: Any, events: list[NormalizedEvent]) -> Any:
     return [ev.profile_id for ev in events], owners, traits, timeline
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     specs=st.lists(_message, min_size=1, max_size=25),
     cuts=st.lists(st.integers(0, 30), max_size=5),
-    restarts=st.booleans(),
+    mode=st.sampled_from(["rounds", "restarts", "pipelined"]),
 )
 def test_batching_and_process_do_not_change_the_result(
-    specs: list[dict[str, Any]], cuts: list[int], restarts: bool
+    specs: list[dict[str, Any]], cuts: list[int], mode: str
 ) -> None:
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-        whole = asyncio.run(_run(Path(one), specs, [], False))
-        split = asyncio.run(_run(Path(two), specs, cuts, restarts))
+        whole = asyncio.run(_run(Path(one), specs, [], "rounds"))
+        split = asyncio.run(_run(Path(two), specs, cuts, mode))
     assert whole == split
 
 
@@ -97,12 +108,12 @@ def test_replaying_the_same_messages_changes_nothing(
     async def scenario(root: Path) -> tuple[Any, Any]:
         async with identity(root) as svc:
             events = _events(specs)
-            await svc.stage.process(events)
+            await svc.stage.process_committed(events)
             before = await _snapshot(svc, events)
             if cold:
                 svc.stage.forget()  # as after a restart
             again = _events(specs)
-            await svc.stage.process(again)
+            await svc.stage.process_committed(again)
             # Events keep the profile they resolved to at the time (a later merge moves the
             # profile, not the event), so compare the graph, traits and timelines.
             return before[1:], (await _snapshot(svc, again))[1:]

@@ -99,7 +99,7 @@ def test_big_timelines_fall_back_to_sql(monkeypatch: Any) -> None:
 def test_lookup_by_identifier_and_by_merged_profile_id() -> None:
     async def run(tmp: Path) -> None:
         async with identity(tmp) as service:
-            await service.stage.process(
+            await service.stage.process_committed(
                 [
                     event("page", anonymousId="a1", ts=1),
                     event("identify", userId="u1", traits={"email": "x@y.io"}, ts=2),
@@ -225,7 +225,7 @@ def test_one_read_per_request_agrees_with_the_separate_reads(
             await service.create_trait(
                 WS, "dev", ComputedTrait(key="views", type="event_counter", event="Viewed")
             )
-            await service.stage.process(_events(specs))
+            await service.stage.process_committed(_events(specs))
             await service.stop()  # no background recomputation between the two reads
             await service.refresh(SPACE, service.traits(WS, "dev"), None)
             query = EventsQuery(limit, ascending=ascending, exclude=("page",))

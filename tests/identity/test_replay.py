@@ -28,7 +28,7 @@ SPACE = f"{WS}:dev"
 
 async def _ingest(svc: IdentityService, events: list[NormalizedEvent]) -> None:
     """What the pipeline does with a round: resolve, then store."""
-    await svc.stage.process(events)
+    await svc.stage.process_committed(events)
     await svc.store.store.write(events)
 
 

@@ -14,9 +14,9 @@ SPACE = f"{WS}:dev"
 async def test_anonymous_page_then_identify_attaches_user_id(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
         page = event("page", anonymousId="anon_123", name="Home")
-        await svc.stage.process([page])
+        await svc.stage.process_committed([page])
         ident = event("identify", userId="use_123", anonymousId="anon_123", ts=1_700_000_001_000)
-        await svc.stage.process([ident])
+        await svc.stage.process_committed([ident])
         assert page.profile_id is not None and ident.profile_id == page.profile_id
         pk = await svc.store.canonical(SPACE, "users", "user_id", "use_123")
         profile = await svc.store.profile(SPACE, pk or 0)
@@ -33,7 +33,7 @@ async def test_email_demotion_ends_in_a_new_profile(tmp_path: Path) -> None:
         second = event(
             "identify", userId="abc456", traits={"email": "jane@example.com"}, ts=1_700_000_005_000
         )
-        await svc.stage.process([first, second])
+        await svc.stage.process_committed([first, second])
         assert first.profile_id != second.profile_id
         pk = await svc.store.canonical(SPACE, "users", "user_id", "abc456")
         profile = await svc.store.profile(SPACE, pk or 0)
@@ -55,7 +55,7 @@ async def test_merge_carries_traits_and_history(tmp_path: Path) -> None:
         )
         join = event("identify", userId="u1", traits={"email": "j@x.io"}, ts=5_000)
         for ev in (web, app, web_id, app_id, join):
-            await svc.stage.process([ev])
+            await svc.stage.process_committed([ev])
         assert len({web.profile_id, app.profile_id}) == 2
         assert join.profile_id == web.profile_id  # the older profile survives
         pk = await svc.store.canonical(SPACE, "users", "anonymous_id", "a-app")
@@ -73,7 +73,7 @@ async def test_merge_carries_traits_and_history(tmp_path: Path) -> None:
 
 async def test_null_removes_a_trait_and_last_update_wins(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
-        await svc.stage.process(
+        await svc.stage.process_committed(
             [
                 event("identify", userId="u", traits={"a": 1, "b": 2}, ts=2_000),
                 event("identify", userId="u", traits={"a": 0}, ts=1_000),  # older: loses
@@ -91,7 +91,7 @@ async def test_blocked_values_are_not_promoted(tmp_path: Path) -> None:
         one = event("identify", userId="u1", anonymousId="anonymous")
         two = event("identify", userId="u2", anonymousId="anonymous")
         zeros = event("track", event="X", anonymousId="0000-0000")
-        await svc.stage.process([one, two, zeros])
+        await svc.stage.process_committed([one, two, zeros])
         assert one.profile_id != two.profile_id
         assert await svc.store.canonical(SPACE, "users", "anonymous_id", "anonymous") is None
         assert zeros.profile_id is None and svc.stage.stats.unresolved == 1
@@ -105,7 +105,7 @@ async def test_custom_rules_external_ids_and_trait_keys(tmp_path: Path) -> None:
         ext = [{"id": "C-9", "type": "CRM_ID", "collection": "users", "encoding": "none"}]
         first = event("track", event="E", anonymousId="x1", context={"externalIds": ext})
         second = event("identify", anonymousId="x2", traits={"crm_id": "C-9"}, ts=1_700_000_009_000)
-        await svc.stage.process([first, second])
+        await svc.stage.process_committed([first, second])
         assert first.profile_id == second.profile_id
 
 
@@ -113,7 +113,7 @@ async def test_user_id_limit_protects_against_shared_anonymous_id(tmp_path: Path
     async with identity(tmp_path) as svc:
         a = event("identify", userId="u1", anonymousId="shared-device", ts=1_000)
         b = event("identify", userId="u2", anonymousId="shared-device", ts=2_000)
-        await svc.stage.process([a, b])
+        await svc.stage.process_committed([a, b])
         assert a.profile_id != b.profile_id
         assert await svc.store.canonical(SPACE, "users", "user_id", "u2") is not None
 
@@ -127,10 +127,10 @@ async def test_merge_cap_stops_merging_but_events_still_resolve(tmp_path: Path) 
         ]
         svc.save(WS, "dev", IdentitySettings(identifiers=rules))
         hub = event("identify", userId="hub", anonymousId="h0", ts=1_000)
-        await svc.stage.process([hub])
+        await svc.stage.process_committed([hub])
         # Each anonymous profile joins the hub through an email it shares with it.
         for n in range(MAX_MERGES + 5):
-            await svc.stage.process(
+            await svc.stage.process_committed(
                 [
                     event("page", anonymousId=f"a{n}", ts=2_000 + n),
                     event("track", event="E", anonymousId=f"a{n}", ts=3_000 + n,
@@ -145,14 +145,14 @@ async def test_merge_cap_stops_merging_but_events_still_resolve(tmp_path: Path) 
         assert svc.stage.stats.capped > 0
         # Past the cap the hub's events still resolve to it.
         late = event("track", event="E", userId="hub", ts=9_000)
-        await svc.stage.process([late])
+        await svc.stage.process_committed([late])
         assert late.profile_id == profile.id
 
 
 async def test_group_creates_account_with_traits_and_link(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
         grp = event("group", userId="u1", groupId="acme", traits={"name": "Acme", "seats": 20})
-        await svc.stage.process([grp])
+        await svc.stage.process_committed([grp])
         acc = await svc.store.canonical(SPACE, "accounts", "group_id", "acme")
         user = await svc.store.canonical(SPACE, "users", "user_id", "u1")
         assert acc is not None and user is not None
@@ -167,5 +167,5 @@ async def test_dev_and_prod_are_separate_spaces(tmp_path: Path) -> None:
     async with identity(tmp_path) as svc:
         dev = event("identify", userId="same", env="dev")
         prod = event("identify", userId="same", env="prod")
-        await svc.stage.process([dev, prod])
+        await svc.stage.process_committed([dev, prod])
         assert dev.profile_id != prod.profile_id

@@ -121,3 +121,55 @@ async def test_stop_leaves_unprocessed_events_queued(tmp_path: Path) -> None:
     assert await queue.lag("pipeline") == 10
     await store.close()
     await queue.close()
+
+
+class DeferredStage:
+    """A stage with a write of its own still under way when it returns (as identity's), the
+    first ``failures`` of which fail. A write completes once the next round reaches the
+    stage (or after a while, for the last round): it tells whether rounds overlap."""
+
+    name = "deferred"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.rounds = 0
+        self.overlapped = 0
+        self.committed: set[str] = set()
+        self._next = asyncio.Event()
+
+    async def process(self, events: list[NormalizedEvent]) -> asyncio.Future[None]:
+        self.rounds += 1
+        self._next.set()
+        gate = self._next = asyncio.Event()
+        fail = self.rounds <= self.failures
+
+        async def write() -> None:
+            try:
+                await asyncio.wait_for(gate.wait(), 2.0)
+                self.overlapped += 1
+            except TimeoutError:
+                pass
+            if fail:
+                raise RuntimeError("stage write failed")
+            self.committed.update(e.message_id for e in events)
+
+        return asyncio.ensure_future(write())
+
+
+async def test_rounds_overlap_and_a_failed_stage_write_is_retried(
+    backends: tuple[Queue, EventStore],
+) -> None:
+    queue, store = backends
+    await queue.publish([record(i, f"m{i}") for i in range(12_000)])
+    pipeline = Pipeline(queue, store, EventHub(), batch_size=2000)
+    stage = DeferredStage(failures=1)
+    pipeline.stages.append(stage)
+    await drain(pipeline, store, 12_000)
+    assert await store.count() == 12_000
+    assert await queue.lag("pipeline") == 0
+    # Every event's round was acknowledged only after its stage write committed.
+    assert stage.committed == {f"m{i}" for i in range(12_000)}
+    assert pipeline.stats.failures >= 1
+    assert pipeline.stats.last_error == "RuntimeError: stage write failed"
+    # The next round reached the stage while the previous one's write was under way.
+    assert stage.overlapped >= 4

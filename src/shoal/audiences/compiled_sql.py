@@ -94,8 +94,9 @@ def _ancestors(node: exp.Expr, root: exp.Expr) -> list[exp.Expr]:
 
 def aggregate_shape(body: exp.Expr, ctes: set[str]) -> tuple[str, exp.Expr, list[exp.Expr]] | None:
     """``(table, aggregate, conjuncts)`` when a common table expression is
-    ``SELECT x.profile_id, AGG AS v FROM table AS x WHERE … GROUP BY x.profile_id`` (the
-    conjuncts without the pass's profiles, ``x`` renamed ``a``), else ``None``."""
+    ``SELECT x.profile_id, AGG AS v FROM table AS x WHERE … GROUP BY x.profile_id`` limited
+    to the pass's profiles (the conjuncts without that limit, ``x`` renamed ``a``), else
+    ``None``."""
     if not isinstance(body, exp.Select) or not plain(
         body, {"expressions", "from_", "where", "group"}
     ):
@@ -118,7 +119,12 @@ def aggregate_shape(body: exp.Expr, ctes: set[str]) -> tuple[str, exp.Expr, list
     if not isinstance(agg, exp.AggFunc) or agg.find(exp.Window, exp.Subquery, exp.Select):
         return None
     where = body.args.get("where")
-    terms = [t.copy() for t in conjuncts(where.this) if not is_only(t, pk)] if where else []
+    every = conjuncts(where.this) if where is not None else []
+    if not any(is_only(t, pk) for t in every):
+        # Not limited to the pass's profiles (an account's events, read for its users):
+        # the shared aggregate is, so this one keeps its own form.
+        return None
+    terms = [t.copy() for t in every if not is_only(t, pk)]
     if any(t.find(exp.Subquery, exp.Select) for t in terms):
         return None
     agg = agg.copy()

@@ -1,28 +1,23 @@
 """Identity tables in the event store's DuckDB file: the write path and the stage's lookups.
 
 Keys are 63-bit BIGINT hashes (ART-indexed point lookups take well under a millisecond
-where VARCHAR keys cost several). A round's changes go in through the Appender in one
-transaction: new mappings, rewritten profile rows (delete + append), canonical pointers of
-merged profiles (one set-based UPDATE), merges, links and timeline rows. Reads for the
-Profile API live in ``duckdb_reads``.
+where VARCHAR keys cost several). A round's changes go in as columns in one
+transaction (``duckdb_write``). Reads for the Profile API live in ``duckdb_reads``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import duckdb
-import msgspec
 
 from shoal.identity import materialized
 from shoal.identity.duckdb_reads import DuckDBIdentityReads, profile_from_row
-from shoal.identity.graph import Mapping, Profile, RoundChanges, wall_ms
+from shoal.identity.duckdb_write import TEMP_TABLES, write_round
+from shoal.identity.graph import Mapping, Profile, RoundChanges
 from shoal.identity.materialized import MaterializedValues
 from shoal.identity.profile_tables import PROFILE_TABLES
 from shoal.store.duckdb import DuckDBStore
-
-_ENCODE = msgspec.json.Encoder().encode
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -70,10 +65,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (2, materialized.MIGRATION),
 ]
-_TEMP = (
-    "CREATE TEMP TABLE IF NOT EXISTS identity_touched (pk BIGINT);"
-    "CREATE TEMP TABLE IF NOT EXISTS identity_moved (from_pk BIGINT, into_pk BIGINT)"
-)
 
 
 def message_key(source_id: str, message_id: str) -> str:
@@ -94,7 +85,7 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
         await self.store.migrate("identity", MIGRATIONS)
 
         def init(con: duckdb.DuckDBPyConnection) -> int:
-            for statement in _TEMP.split(";"):
+            for statement in TEMP_TABLES.split(";"):
                 con.execute(statement)
             row = con.execute("SELECT coalesce(max(seq), 0) FROM identity_events").fetchone()
             return int(row[0]) if row else 0
@@ -110,7 +101,7 @@ class DuckDBIdentityStore(DuckDBIdentityReads):
     async def write(self, changes: RoundChanges) -> None:
         first = self._seq + 1
         paths = self.values.paths
-        count = await self.store.run_write(lambda con: _write(con, changes, first, paths))
+        count = await self.store.run_write(lambda con: write_round(con, changes, first, paths))
         self._seq += count
 
     async def known_keys(self) -> list[int]:
@@ -180,123 +171,3 @@ def _fetch(
         if owner is not None:
             owner.mappings.append(Mapping(*row[:9]))
     return found, list(profiles.values())
-
-
-def _write(
-    con: duckdb.DuckDBPyConnection,
-    changes: RoundChanges,
-    first_seq: int,
-    paths: dict[str, tuple[tuple[str, list[str]], ...]],
-) -> int:
-    now = wall_ms()
-    moved = changes.merged()
-    profile_rows = [
-        (
-            p.space,
-            p.pk,
-            p.collection,
-            moved.get(p.pk, p.pk),
-            p.created_at,
-            p.first_message_id,
-            p.first_source_id,
-            p.last_seen,
-            p.last_message_id,
-            p.last_source_id,
-            p.merges,
-            _ENCODE(p.traits).decode(),
-            now,
-        )
-        for p in changes.profiles.values()
-    ]
-    timeline: list[tuple[Any, ...]] = []
-    for seq, (space, pk, ev) in enumerate(changes.timeline, first_seq):
-        timeline.append(
-            (
-                space,
-                pk,
-                seq,
-                ev.timestamp,
-                ev.source_id,
-                ev.message_id,
-                ev.type,
-                ev.event,
-                _ENCODE(ev.message).decode(),
-            )
-        )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        if changes.mappings:
-            _append(
-                con,
-                "identity_ids",
-                [
-                    (
-                        m.space,
-                        m.key,
-                        m.collection,
-                        m.type,
-                        m.value,
-                        m.pk,
-                        m.added_at,
-                        m.message_id,
-                        m.source_id,
-                        now,
-                    )
-                    for m in changes.mappings
-                ],
-            )
-        if profile_rows:
-            existing = [(row[1],) for row in profile_rows if row[1] not in changes.created]
-            if existing:
-                con.execute("DELETE FROM identity_touched")
-                _append(con, "identity_touched", existing)
-                con.execute(
-                    "DELETE FROM identity_profiles WHERE pk IN (SELECT pk FROM identity_touched)"
-                )
-            _append(con, "identity_profiles", profile_rows)
-        if moved:
-            # Profiles merged earlier into the ones merged now follow them.
-            con.execute("DELETE FROM identity_moved")
-            _append(con, "identity_moved", list(moved.items()))
-            con.execute(
-                "UPDATE identity_profiles SET canonical = m.into_pk FROM identity_moved m "
-                "WHERE identity_profiles.canonical = m.from_pk"
-            )
-            _append(
-                con,
-                "identity_merges",
-                [
-                    (
-                        m.space,
-                        m.collection,
-                        m.from_pk,
-                        m.into_pk,
-                        m.message_id,
-                        m.source_id,
-                        m.timestamp,
-                        m.reason,
-                        now,
-                    )
-                    for m in changes.merges
-                ],
-            )
-        if changes.links:
-            _append(con, "identity_links", changes.links)
-        if timeline:
-            _append(con, "identity_events", timeline)
-            if paths:
-                messages = [ev.message for _, _, ev in changes.timeline]
-                values = materialized.rows_for(paths, timeline, messages)
-                if values:
-                    _append(con, "identity_event_values", values)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(timeline)
-
-
-def _append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    appender = con.appender(table)
-    appender.append_rows(rows)
-    appender.flush()

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from shoal.identity.identifiers import Identifier, cache_key, profile_id, profile_pk
 from shoal.identity.rules import CompiledSettings
 
+_ENCODE = msgspec.json.Encoder().encode
 MAX_MERGES = 100
 MAX_IDENTITIES = 1000
 
 
-@dataclass(slots=True)
-class Mapping:
-    """One identifier of a profile (``pk`` is the profile it was first added to)."""
+class Mapping(NamedTuple):
+    """One identifier of a profile (``pk`` is the profile it was first added to).
+
+    A tuple in the column order of ``identity_ids`` (less its write time): the write turns a
+    round's mappings into columns with one ``zip``, and tuples of plain values drop out of
+    the cyclic collector's sight, which matters with millions of them cached.
+    """
 
     space: str
     key: int
@@ -114,10 +121,44 @@ class RoundChanges:
     """``(space, pk, event)`` rows for the profile timeline."""
     demoted: int = 0
     capped: int = 0
+    rows: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    """The rows of ``profiles`` as they stood when the round was resolved (``freeze``)."""
 
     def touch(self, profile: Profile) -> None:
         """Mark a profile for rewriting."""
         self.profiles[profile.pk] = profile
+
+    def freeze(self) -> None:
+        """Snapshot the touched profiles' rows: the write runs while later rounds already
+        change the same ``Profile`` objects, and must store this round's state."""
+        moved = self.merged()
+        self.rows = {
+            p.pk: (
+                p.space, p.pk, p.collection, moved.get(p.pk, p.pk), p.created_at,
+                p.first_message_id, p.first_source_id, p.last_seen, p.last_message_id,
+                p.last_source_id, p.merges, _ENCODE(p.traits),
+            )
+            for p in self.profiles.values()
+        }  # fmt: skip
+
+    @classmethod
+    def combine(cls, rounds: list[RoundChanges]) -> RoundChanges:
+        """Consecutive frozen rounds as one, written in one transaction (group commit).
+
+        A profile touched by several keeps its last row; one created by any of them is
+        created; merges chain (``merged`` follows them to the end)."""
+        out = cls()
+        for changes in rounds:
+            out.mappings += changes.mappings
+            out.profiles.update(changes.profiles)
+            out.rows.update(changes.rows)
+            out.created |= changes.created
+            out.merges += changes.merges
+            out.links += changes.links
+            out.timeline += changes.timeline
+            out.demoted += changes.demoted
+            out.capped += changes.capped
+        return out
 
     def merged(self) -> dict[int, int]:
         """Every profile merged away this round → its profile at the end of the round."""
@@ -149,6 +190,10 @@ class Graph:
         self.ids.clear()
         self.profiles.clear()
         self.alias.clear()
+
+    def oversized(self) -> bool:
+        """Whether ``trim`` has anything to evict."""
+        return len(self.ids) > self.max_ids or len(self.profiles) > self.max_profiles
 
     def trim(self) -> None:
         """Evict the oldest cached entries beyond the bounds (between rounds only)."""
@@ -189,12 +234,24 @@ class Graph:
         and the lookup retried. At the merge or identity caps nothing merges and nothing is
         added, but the message still resolves to its highest-priority match.
         """
-        if len(idents) == 1:
-            # The common case (say an anonymous page view of a known visitor): one known
-            # identifier attaches and changes nothing. Anything else takes the full path.
-            owner = self.ids.get(idents[0].skey)
-            if owner is not None:
-                return self.profiles[self.find(owner)]
+        # The common cases (a known visitor's page view, a signed-in user's track): every
+        # identifier is known and they all lead to one profile, which the message attaches
+        # to, changing nothing. Anything else takes the full path.
+        ids, alias = self.ids, self.alias
+        found: int | None = None
+        for ident in idents:
+            owner = ids.get(ident.skey)
+            if owner is None:
+                break
+            if owner in alias:
+                owner = self.find(owner)
+            if found is None:
+                found = owner
+            elif owner != found:
+                break
+        else:
+            if found is not None:
+                return self.profiles[found]
         ts: int = event.timestamp
         cands = list(idents)
         while True:

@@ -133,61 +133,82 @@ def _lookup(obj: object, key: str) -> object:
     return obj.get(camel)
 
 
+def _clean(value: object) -> str | None:
+    # The common case (a string) first: this runs for every identifier of every message.
+    if type(value) is str:
+        return value.strip() or None
+    return None if value is None else _text(value)
+
+
 def raw_identifiers(msg: dict[str, Any], rules: CompiledSettings) -> list[tuple[str, str, str]]:
     """Every ``(collection, type, value)`` a message carries, before rules are applied."""
     out: list[tuple[str, str, str]] = []
-
-    def add(collection: str, id_type: str, value: object) -> None:
-        if value is None:
-            return
-        if isinstance(value, str):  # the common case, inlined from ``_text``
-            text: str | None = value.strip()
-        else:
-            text = _text(value)
-        if text:
-            out.append((collection, id_type, text))
-
     kind = msg.get("type")
-    add("users", "user_id", msg.get("userId"))
-    add("users", "anonymous_id", msg.get("anonymousId"))
-    if kind == "alias":
-        add("users", "anonymous_id", msg.get("previousId"))
-    if kind == "group":
-        add("accounts", "group_id", msg.get("groupId"))
+    if (text := _clean(msg.get("userId"))) is not None:
+        out.append(("users", "user_id", text))
+    if (text := _clean(msg.get("anonymousId"))) is not None:
+        out.append(("users", "anonymous_id", text))
+    if kind == "alias" and (text := _clean(msg.get("previousId"))) is not None:
+        out.append(("users", "anonymous_id", text))
+    if kind == "group" and (text := _clean(msg.get("groupId"))) is not None:
+        out.append(("accounts", "group_id", text))
     raw_context = msg.get("context")
     context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
     traits = msg.get("traits") if kind == "identify" else None
-    add("users", "email", _lookup(traits, "email") or _lookup(context.get("traits"), "email"))
+    email = _lookup(traits, "email") or _lookup(context.get("traits"), "email")
+    if email is not None and (text := _clean(email)) is not None:
+        out.append(("users", "email", text))
     device = context.get("device")
-    if isinstance(device, dict):
-        platform = str(device.get("type") or "").lower()
-        if platform in ("android", "ios"):
-            add("users", f"{platform}.id", device.get("id"))
-            if device.get("adTrackingEnabled") is True:
-                add("users", f"{platform}.idfa", device.get("advertisingId"))
-            add("users", f"{platform}.push_token", device.get("token"))
-    for integrations in (msg.get("integrations"), context.get("integrations")):
-        ga = _lookup(integrations, "Google Analytics")
-        if isinstance(ga, dict):
-            add("users", "ga_client_id", ga.get("clientId"))
+    if device is not None:
+        _device(out, device)
+    integrations = msg.get("integrations")
+    if integrations is not None or "integrations" in context:
+        for found in (integrations, context.get("integrations")):
+            ga = _lookup(found, "Google Analytics")
+            if isinstance(ga, dict) and (text := _clean(ga.get("clientId"))) is not None:
+                out.append(("users", "ga_client_id", text))
     external = context.get("externalIds")
-    if isinstance(external, list):
-        for item in external:
-            # Segment requires all four fields; anything less is ignored, not guessed at.
-            if not isinstance(item, dict) or not all(
-                item.get(f) is not None for f in ("id", "type", "collection", "encoding")
-            ):
-                continue
-            collection = item["collection"]
-            if collection in ("users", "accounts") and isinstance(item["type"], str):
-                add(collection, item["type"].strip().lower(), item["id"])
+    if external is not None:
+        _external(out, external)
     if rules.trait_keys and traits is not None:
         for id_type, key in rules.trait_keys:
-            add("users", id_type, _lookup(traits, key))
+            if (text := _clean(_lookup(traits, key))) is not None:
+                out.append(("users", id_type, text))
     if rules.property_keys and isinstance(msg.get("properties"), dict):
         for id_type, key in rules.property_keys:
-            add("users", id_type, _lookup(msg["properties"], key))
+            if (text := _clean(_lookup(msg["properties"], key))) is not None:
+                out.append(("users", id_type, text))
     return out
+
+
+def _device(out: list[tuple[str, str, str]], device: object) -> None:
+    if not isinstance(device, dict):
+        return
+    platform = str(device.get("type") or "").lower()
+    if platform not in ("android", "ios"):
+        return
+    if (text := _clean(device.get("id"))) is not None:
+        out.append(("users", f"{platform}.id", text))
+    advertising = _clean(device.get("advertisingId"))
+    if device.get("adTrackingEnabled") is True and advertising is not None:
+        out.append(("users", f"{platform}.idfa", advertising))
+    if (text := _clean(device.get("token"))) is not None:
+        out.append(("users", f"{platform}.push_token", text))
+
+
+def _external(out: list[tuple[str, str, str]], external: object) -> None:
+    if not isinstance(external, list):
+        return
+    for item in external:
+        # Segment requires all four fields; anything less is ignored, not guessed at.
+        if not isinstance(item, dict) or not all(
+            item.get(f) is not None for f in ("id", "type", "collection", "encoding")
+        ):
+            continue
+        collection, id_type = item["collection"], item["type"]
+        text = _clean(item["id"])
+        if collection in ("users", "accounts") and isinstance(id_type, str) and text is not None:
+            out.append((collection, id_type.strip().lower(), text))
 
 
 def extract(
@@ -198,29 +219,28 @@ def extract(
     Each list is sorted by priority (highest first) and free of duplicates; blocked values
     are returned as ``(type, value)`` so callers can explain why they were not promoted.
     """
-    users: dict[tuple[str, str], Identifier] = {}
-    accounts: dict[tuple[str, str], Identifier] = {}
+    users: list[Identifier] = []
+    accounts: list[Identifier] = []
     blocked: list[tuple[str, str]] = []
+    known = rules.rules
     for collection, id_type, value in raw_identifiers(msg, rules):
-        rule = rules.get(collection, id_type)
+        rule = known.get((collection, id_type)) or rules.get(collection, id_type)
         if rule is None:
             continue
-        if rule.blocks(value):
+        if value in rule.exact_blocks or (rule.regex_blocks and rule.blocks(value)):
             blocked.append((id_type, value))
             continue
         target = users if collection == "users" else accounts
-        if (id_type, value) not in target:
-            skey = "\x1f".join((space, collection, id_type, value))
-            target[(id_type, value)] = Identifier(collection, id_type, value, skey, rule.priority)
-    return _ordered(users), _ordered(accounts), blocked
+        if target and any(i.type == id_type and i.value == value for i in target):
+            continue
+        skey = "\x1f".join((space, collection, id_type, value))
+        target.append(Identifier(collection, id_type, value, skey, rule.priority))
+    if len(users) > 1:
+        users.sort(key=_order)
+    if len(accounts) > 1:
+        accounts.sort(key=_order)
+    return users, accounts, blocked
 
 
 def _order(ident: Identifier) -> tuple[int, str, str]:
     return ident.priority, ident.type, ident.value
-
-
-def _ordered(found: dict[tuple[str, str], Identifier]) -> list[Identifier]:
-    values = list(found.values())
-    if len(values) > 1:
-        values.sort(key=_order)
-    return values

@@ -77,7 +77,9 @@ async def settle(service: IdentityService) -> None:
 
     The pipeline stores a round right after the stage releases its lock; that write is
     queued on the store's single writer thread before a caller that just took the lock
-    can queue anything, so an empty write after it means the round is committed."""
+    can queue anything, so an empty write after it means the round is committed. The
+    stage's own writes commit in the background: they are waited for first."""
+    await service.stage.drain()
     await service.store.store.run_write(lambda _con: None)
 
 

@@ -2,7 +2,12 @@
 
 Per round: extract identifiers, look up every cache miss in one query (a bit filter of
 all stored keys tells "never seen" without asking the database), resolve the events in
-order in memory, write all changes in one transaction, then set ``event.profile_id``.
+order in memory and set ``event.profile_id``, then hand all changes to the writer, which
+commits them in one transaction while the pipeline resolves the next round. Rounds that
+queue up behind a running write are committed together (group commit), so a slow disk
+costs fewer, larger commits rather than a growing backlog. If a write fails, the rounds
+resolved after it are not written either, the caches are dropped, and resolution starts
+again from the store when the pipeline replays them.
 A replayed round (same messageIds) resolves to the same profiles and adds nothing: its
 identifiers are already mapped, traits carry their timestamps, and recently written
 messages are remembered so their timeline rows are not added twice.
@@ -67,6 +72,11 @@ class IdentityStats:
     lookups: int = 0
 
 
+class WriteAborted(RuntimeError):
+    """A round's write was not attempted: an earlier round's write failed, and this round
+    was resolved on top of it (the pipeline replays both)."""
+
+
 class IdentityStage:
     """Resolves accepted events to profiles; see the module docstring."""
 
@@ -88,6 +98,9 @@ class IdentityStage:
         self.lock = asyncio.Lock()
         self.stats = IdentityStats()
         self._warm = False
+        self._queue: list[tuple[RoundChanges, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
 
     async def warm(self) -> None:
         """Seed the key filter and the recent-message memory from the store."""
@@ -105,41 +118,101 @@ class IdentityStage:
         self.links.clear()
         self._warm = False
 
-    async def process(self, events: list[NormalizedEvent]) -> None:
-        """Resolve the round's accepted events and set their ``profile_id``."""
+    async def process(self, events: list[NormalizedEvent]) -> asyncio.Future[None] | None:
+        """Resolve the round's accepted events and set their ``profile_id``.
+
+        Returns the round's write, already under way: the pipeline resolves the next round
+        meanwhile and acknowledges this one only once the write has committed."""
         todo = [e for e in events if e.status != "rejected"]
         if not todo:
-            return
+            return None
         async with self.lock:
-            await self.resolve(todo)
+            return self._submit(await self._resolve_round(todo))
+
+    async def process_committed(self, events: list[NormalizedEvent]) -> None:
+        """``process`` and wait for the round's write (for callers that are not the pipeline)."""
+        pending = await self.process(events)
+        if pending is not None:
+            await pending
 
     async def resolve(self, events: list[NormalizedEvent]) -> RoundChanges:
-        """Resolve ``events`` in order (callers hold ``lock``); returns what changed."""
+        """Resolve ``events`` in order and commit them (callers hold ``lock``)."""
+        changes = await self._resolve_round(events)
+        await self._submit(changes)
+        return changes
+
+    async def drain(self) -> None:
+        """Wait until every submitted write has committed or failed (callers hold ``lock``)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _resolve_round(self, events: list[NormalizedEvent]) -> RoundChanges:
+        if self._failed is not None:
+            # The cache holds rounds that never reached the store: start again from it.
+            await self.drain()
+            self.forget()
+            self._failed = None
         if not self._warm:
             await self.warm()
-        self.graph.trim()
+        if self.graph.oversized():
+            # Evicting while writes are pending could reload a profile without them.
+            await self.drain()
+            self.graph.trim()
         work = await asyncio.to_thread(self._extract, events)
         await self._prefetch(work)
         changes = await asyncio.to_thread(self._resolve, work)
-        try:
-            await self.store.write(changes)
-        except Exception:
-            # The cache is ahead of the database now; the replayed round starts clean.
-            self.graph.reset()
-            self.links.clear()
-            raise
+        # Remembered now, not after the commit: the next round is resolved before that. A
+        # failed write makes the next round start from the store again (above).
         for mapping in changes.mappings:
             self.filter.add(mapping.key)
+        recent = self.recent
         for _space, _pk, ev in changes.timeline:
-            self.recent[message_key(ev.source_id, ev.message_id)] = None
-        _bound(self.recent, _RECENT)
+            recent[message_key(ev.source_id, ev.message_id)] = None
+        _bound(recent, _RECENT)
         _bound(self.links, _RECENT)
         self.stats.merges += len(changes.merges)
         self.stats.demoted += changes.demoted
         self.stats.capped += changes.capped
-        if self.on_written is not None:
-            self.on_written(changes)
         return changes
+
+    def _submit(self, changes: RoundChanges) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)
+        self._queue.append((changes, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="shoal-identity-write")
+        return done
+
+    async def _write_queued(self) -> None:
+        """Write queued rounds in order; rounds that queued up meanwhile share a commit."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            if self._failed is not None:
+                for _changes, done in batch:
+                    _fail(done, WriteAborted("an earlier identity write failed"))
+                continue
+            if len(batch) == 1:
+                changes = batch[0][0]
+            else:
+                changes = RoundChanges.combine([c for c, _ in batch])
+            try:
+                await self.store.write(changes)
+            except BaseException as exc:
+                self._failed = exc
+                for _changes, done in batch:
+                    if isinstance(exc, Exception):
+                        _fail(done, exc)
+                    else:
+                        done.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning("identity write of %d round(s) failed: %s", len(batch), exc)
+                continue
+            for _changes, done in batch:
+                if not done.done():
+                    done.set_result(None)
+            if self.on_written is not None:
+                self.on_written(changes)
 
     def _extract(self, events: list[NormalizedEvent]) -> list[Work]:
         out: list[Work] = []
@@ -214,6 +287,7 @@ class IdentityStage:
         self.stats.resolved += resolved
         self.stats.unresolved += len(work) - resolved
         self.stats.profiles_created += max(0, len(graph.profiles) - before)
+        changes.freeze()
         return changes
 
 
@@ -224,6 +298,17 @@ def _touch(profile: Profile, ev: NormalizedEvent, changes: RoundChanges, traits_
         traits: Any = ev.message.get("traits")
         if isinstance(traits, dict) and profile.set_traits(traits, ev.timestamp):
             changes.touch(profile)
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    # Whoever awaits the round sees its exception; nobody waiting must not log it as lost.
+    if not done.cancelled():
+        done.exception()
+
+
+def _fail(done: asyncio.Future[None], exc: BaseException) -> None:
+    if not done.done():
+        done.set_exception(exc)
 
 
 def _bound(cache: dict[Any, None], size: int) -> None:

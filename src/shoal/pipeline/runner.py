@@ -1,8 +1,9 @@
 """The loop that moves events from the queue into the store, in bulk.
 
 Each round takes what the queue has (up to the batch size), normalizes it off the event
-loop, skips messageIds repeated within the round, writes the round to the store in one
-atomic, deduplicating bulk load, and only then acks it. A crash anywhere before the ack
+loop, skips messageIds repeated within the round, runs the stages, writes the round to the
+store in one atomic, deduplicating bulk load, waits for the stages' own writes, and only
+then acks it. A crash anywhere before the ack
 means the round is delivered again and the store's dedupe keeps it exactly-once.
 """
 
@@ -71,39 +72,40 @@ class Pipeline:
     async def run(self) -> None:
         """Process rounds until ``stop()``; failures are retried, never dropped.
 
-        Normalizing round N+1 overlaps with storing round N (the store's bulk load runs in
-        native code without the GIL), while writes and acks stay strictly in order.
+        Two rounds are in flight at once: while round N is written (the store's bulk load and
+        the identity stage's write run in native code without the GIL), round N+1 is
+        normalized and goes through the stages. Stages, writes and acks stay strictly in
+        round order.
         """
         backoff = 0.5
-        writing: asyncio.Task[None] | None = None
+        inflight: list[_Round] = []
         while not self._stopping.is_set():
             try:
                 deliveries = await self._take()
                 if deliveries:
                     self._unacked[id(deliveries)] = deliveries
                 prepared = await asyncio.to_thread(_prepare, deliveries) if deliveries else None
-                if writing is not None:
-                    task, writing = writing, None
-                    await task
+                while len(inflight) > 1 or (inflight and not deliveries):
+                    await inflight.pop(0).task
                 if deliveries and prepared is not None:
-                    writing = asyncio.create_task(self._finish(deliveries, *prepared))
+                    inflight.append(self._start(deliveries, *prepared, inflight[-1:]))
                 else:
                     await self._forget_old_ids()
                 backoff = 0.5
             except Exception as exc:
                 # Unacked rounds come back from the queue; a broken store must not spin.
-                if writing is not None:
-                    writing.cancel()
-                    await asyncio.gather(writing, return_exceptions=True)
-                    writing = None
+                for other in inflight:
+                    other.task.cancel()
+                await asyncio.gather(*(r.task for r in inflight), return_exceptions=True)
+                inflight.clear()
                 self._failed(exc)
                 log.exception("pipeline round failed; retrying in %.1fs", backoff)
                 await self._give_back(backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-        if writing is not None:
+        for last in inflight:
             try:
-                await writing
+                await last.task
             except Exception as exc:
                 self._failed(exc)
                 log.exception("last pipeline round failed; it stays queued")
@@ -124,18 +126,50 @@ class Pipeline:
     async def process(self, deliveries: list[Delivery]) -> None:
         """One round, start to finish: normalize, run stages, store, ack, notify."""
         events, corrupt = await asyncio.to_thread(_prepare, deliveries)
-        await self._finish(deliveries, events, corrupt)
+        await self._start(deliveries, events, corrupt, []).task
+
+    def _start(
+        self,
+        deliveries: list[Delivery],
+        events: list[NormalizedEvent],
+        corrupt: list[Delivery],
+        before: list[_Round],
+    ) -> _Round:
+        round_ = _Round(asyncio.Event())
+        round_.task = asyncio.create_task(
+            self._finish(round_, deliveries, events, corrupt, before[0] if before else None)
+        )
+        return round_
 
     async def _finish(
-        self, deliveries: list[Delivery], events: list[NormalizedEvent], corrupt: list[Delivery]
+        self,
+        round_: _Round,
+        deliveries: list[Delivery],
+        events: list[NormalizedEvent],
+        corrupt: list[Delivery],
+        before: _Round | None,
     ) -> None:
-        if corrupt:
-            # Not something our edge writes; keep it queued and visible in the log.
-            log.error("%d queue records could not be decoded; retrying later", len(corrupt))
-            await self.queue.nack(GROUP, corrupt, delay=300)
-        for stage in self.stages:
-            await stage.process(events)
+        try:
+            if before is not None:
+                await before.staged.wait()
+            if corrupt:
+                # Not something our edge writes; keep it queued and visible in the log.
+                log.error("%d queue records could not be decoded; retrying later", len(corrupt))
+                await self.queue.nack(GROUP, corrupt, delay=300)
+            pending = []
+            for stage in self.stages:
+                waiter = await stage.process(events)
+                if waiter is not None:
+                    pending.append(waiter)
+        finally:
+            round_.staged.set()
+        # No suspension between the last stage and queueing the store write: whoever takes
+        # a stage's lock next finds this round's write ahead of its own (identity replays).
         result = await self.store.write(events)
+        for waiter in pending:
+            await waiter
+        if before is not None:
+            await before.task  # acks in round order; a failed earlier round fails this one
         ok = [d for d in deliveries if d not in corrupt] if corrupt else deliveries
         await self.queue.ack(GROUP, ok)
         self._unacked.pop(id(deliveries), None)
@@ -166,6 +200,14 @@ class Pipeline:
             return
         self._last_forget = now
         await self.store.forget_message_ids(now_ms() - self.dedupe_window_ms)
+
+
+@dataclass
+class _Round:
+    """A round in flight: ``staged`` is set once its stages are done."""
+
+    staged: asyncio.Event
+    task: asyncio.Task[None] = field(init=False)
 
 
 def _prepare(deliveries: list[Delivery]) -> tuple[list[NormalizedEvent], list[Delivery]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Protocol
 
 from shoal.spec.normalize import NormalizedEvent
@@ -18,5 +19,9 @@ class Stage(Protocol):
 
     name: str
 
-    async def process(self, events: list[NormalizedEvent]) -> None:
-        """Inspect or amend ``events``."""
+    async def process(self, events: list[NormalizedEvent]) -> Awaitable[None] | None:
+        """Inspect or amend ``events``.
+
+        A stage with durable work of its own (identity resolution's write) may return it
+        as an awaitable still under way: the pipeline stores the round meanwhile, starts
+        the next round's stages, and acknowledges this round only once it completes."""
