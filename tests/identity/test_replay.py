@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,9 @@ from shoal.identity.profile_tables import PROFILE_TABLES
 from shoal.identity.replay import replay
 from shoal.identity.replay_profiles import MAX_NAMED, replay_profiles
 from shoal.identity.rules import BlockedValue, IdentifierRule, IdentitySettings, out_of_the_box
+from shoal.pipeline import EventHub, Pipeline
+from shoal.queue import open_queue
+from shoal.spec.envelope import ENVELOPE_ENCODER, Envelope
 from shoal.spec.normalize import NormalizedEvent
 from tests.identity.helpers import WS, event, identity
 
@@ -458,3 +462,63 @@ async def test_an_affected_set_past_the_limits_is_refused_untouched(
             await replay_profiles(svc, WS, "dev", ["user_id:u2"])
         assert refused.value.code == code
         assert await _rows(svc, everyone) == before
+
+
+def _envelope(i: int) -> tuple[str, bytes]:
+    """A queued message as the edge publishes it: people browse, then some sign up."""
+    person = i % 40
+    if i % 5 == 4:
+        message = {"type": "identify", "userId": f"u{person}", "anonymousId": f"a{person}",
+                   "traits": {"n": i}}  # fmt: skip
+    else:
+        message = {"type": "page", "anonymousId": f"a{person}", "name": "Home"}
+    message["messageId"] = f"live-{i}"
+    envelope = Envelope(
+        source_id="src_web", workspace_id=WS, environment="dev",
+        received_at=1_700_000_000_000 + i, request_id="req", index=i,
+        message=msgspec.Raw(msgspec.json.encode(message)),
+    )  # fmt: skip
+    return ("", ENVELOPE_ENCODER.encode(envelope))
+
+
+async def test_a_replay_while_events_arrive_keeps_every_event_on_one_timeline(
+    tmp_path: Path,
+) -> None:
+    """The pipeline keeps rounds in flight (resolved, not yet stored) when a replay takes the
+    stage: the replay must find them stored, or their timeline rows would be cleared and
+    never written again."""
+    total = 3000
+    async with identity(tmp_path) as svc:
+        store = svc.store.store
+        queue = open_queue(f"sqlite:///{tmp_path / 'queue.db'}")
+        await queue.start()
+        pipeline = Pipeline(queue, store, EventHub(), batch_size=100)
+        pipeline.stages.append(svc.stage)
+        running = asyncio.create_task(pipeline.run())
+        try:
+            for wave in range(10):
+                await queue.publish([_envelope(i) for i in range(wave * 300, wave * 300 + 300)])
+                if wave in (2, 5, 8):
+                    # Mid-wave: some of its rounds stored, others in flight behind them.
+                    for _ in range(5000):
+                        if await store.count() >= wave * 300 + 50:
+                            break
+                        await asyncio.sleep(0.001)
+                    await replay(svc, WS, "dev")
+            for _ in range(600):
+                if await store.count() >= total and await queue.lag("pipeline") == 0:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await pipeline.stop()
+            await running
+            await queue.close()
+        assert await store.count() == total
+        rows = await store.run_read(
+            lambda cur: cur.execute(
+                "SELECT message_id, count(*) FROM identity_events WHERE space = ? GROUP BY 1",
+                [SPACE],
+            ).fetchall()
+        )
+        assert len(rows) == total, "every stored event is on a timeline"
+        assert {n for _, n in rows} == {1}, "and on one only"
