@@ -30,9 +30,7 @@ import duckdb
 
 from shoal.control.repo import NotFound
 from shoal.identity.affected import ReplayRefused, affected_set, canonical_now
-from shoal.identity.duckdb_store import message_key
 from shoal.identity.identifiers import (
-    cache_key,
     parse_profile_id,
     profile_id,
 )
@@ -45,7 +43,7 @@ from shoal.identity.replay import (
     stored_event,
 )
 from shoal.identity.service import IdentityService
-from shoal.identity.stage import IdentityStage, space_of
+from shoal.identity.stage import space_of
 
 log = logging.getLogger("shoal.identity")
 MAX_NAMED = 100
@@ -124,7 +122,7 @@ async def replay_profiles(
         mappings, dropped = await events_store.run_write(
             lambda con: _delete(con, space, members, messages)
         )
-        _evict(stage, space, mappings, closure.members, [*messages, *dropped])
+        stage.evict(space, mappings, closure.members, [*messages, *dropped])
         merges = 0
         outcome: list[tuple[int, str | None]] = []
         for start in range(0, len(rows), CHUNK):
@@ -216,24 +214,3 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ..
         appender = con.appender(table)
         appender.append_rows(rows)
         appender.flush()
-
-
-def _evict(
-    stage: IdentityStage,
-    space: str,
-    mappings: list[tuple[str, str, str]],
-    members: set[int],
-    messages: list[tuple[str, str]],
-) -> None:
-    """Forget what the stage's caches know of the deleted rows, so the replay resolves the
-    set's events afresh (and writes their timeline rows and links again)."""
-    graph = stage.graph
-    for collection, id_type, value in mappings:
-        graph.ids.pop(cache_key(space, collection, id_type, value), None)
-    for pk in members:
-        graph.profiles.pop(pk, None)
-        graph.alias.pop(pk, None)
-    for source_id, message in messages:
-        stage.recent.pop(message_key(source_id, message), None)
-    for link in [link for link in stage.links if link[0] in members or link[1] in members]:
-        del stage.links[link]

@@ -23,7 +23,7 @@ from typing import Any
 
 from shoal.identity.duckdb_store import message_key
 from shoal.identity.graph import Graph, Profile, RoundChanges
-from shoal.identity.identifiers import Identifier, extract
+from shoal.identity.identifiers import Identifier, cache_key, extract
 from shoal.identity.rules import CompiledSettings
 from shoal.identity.store import IdentityStore
 from shoal.spec.normalize import NormalizedEvent
@@ -117,6 +117,27 @@ class IdentityStage:
         self.recent.clear()
         self.links.clear()
         self._warm = False
+
+    def evict(
+        self,
+        space: str,
+        mappings: list[tuple[str, str, str]],
+        members: set[int],
+        messages: list[tuple[str, str]],
+    ) -> None:
+        """Forget what the caches know of deleted rows (``(collection, type, value)``
+        mappings, profiles, ``(source_id, message_id)`` messages), so that resolving their
+        events again writes their timeline rows and links again (callers hold ``lock``)."""
+        graph = self.graph
+        for collection, id_type, value in mappings:
+            graph.ids.pop(cache_key(space, collection, id_type, value), None)
+        for pk in members:
+            graph.profiles.pop(pk, None)
+            graph.alias.pop(pk, None)
+        for source_id, message in messages:
+            self.recent.pop(message_key(source_id, message), None)
+        for link in [link for link in self.links if link[0] in members or link[1] in members]:
+            del self.links[link]
 
     async def process(self, events: list[NormalizedEvent]) -> asyncio.Future[None] | None:
         """Resolve the round's accepted events and set their ``profile_id``.
