@@ -131,3 +131,18 @@ async def test_a_failed_write_voids_later_rounds_and_a_retry_ends_clean(tmp_path
         assert await _tables(svc) == expected
         # The events carry the same profiles as in an undisturbed run.
         assert rounds[1][0].profile_id is not None
+
+
+async def test_a_failing_listener_stalls_nothing(tmp_path: Path) -> None:
+    expected = await _sequential(_dir(tmp_path / "one"))
+    async with identity(_dir(tmp_path / "two")) as svc:
+
+        def broken(_changes: RoundChanges) -> None:
+            raise RuntimeError("listener bug")
+
+        svc.stage.on_written = broken
+        waiters = [await svc.stage.process(chunk) for chunk in _rounds()]
+        for waiter in waiters:
+            assert waiter is not None
+            await asyncio.wait_for(waiter, 10)
+        assert await _tables(svc) == expected

@@ -233,7 +233,12 @@ class IdentityStage:
                 if not done.done():
                     done.set_result(None)
             if self.on_written is not None:
-                self.on_written(changes)
+                try:
+                    self.on_written(changes)
+                except Exception:
+                    # Committed already; a listener's bug must not stall the rounds queued
+                    # behind this one.
+                    log.exception("identity write listener failed")
 
     def _extract(self, events: list[NormalizedEvent]) -> list[Work]:
         out: list[Work] = []
