@@ -146,3 +146,34 @@ async def test_a_failing_listener_stalls_nothing(tmp_path: Path) -> None:
             assert waiter is not None
             await asyncio.wait_for(waiter, 10)
         assert await _tables(svc) == expected
+
+
+async def test_a_round_cancelled_mid_resolution_is_resolved_again_from_the_store(
+    tmp_path: Path,
+) -> None:
+    """The pipeline cancels a round in flight when another fails; the resolution thread has
+    changed the cache by then, and no write will carry those changes."""
+    expected = await _sequential(_dir(tmp_path / "one"))
+    async with identity(_dir(tmp_path / "two")) as svc:
+        stage = svc.stage
+        rounds = _rounds()
+        await stage.process_committed(rounds[0])
+        started, release = threading.Event(), threading.Event()
+        resolve = stage._resolve
+
+        def held(work: Any) -> RoundChanges:
+            started.set()
+            release.wait(10)
+            return resolve(work)
+
+        stage._resolve = held  # type: ignore[method-assign]
+        task = asyncio.ensure_future(stage.process(rounds[1]))
+        assert await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()  # the thread now resolves round 2 into the cache, with no write
+        stage._resolve = resolve  # type: ignore[method-assign]
+        for chunk in _rounds()[1:]:  # the pipeline delivers round 2 again, then round 3
+            await stage.process_committed(chunk)
+        assert await _tables(svc) == expected

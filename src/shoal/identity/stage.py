@@ -101,6 +101,7 @@ class IdentityStage:
         self._queue: list[tuple[RoundChanges, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
+        self._busy: asyncio.Future[RoundChanges] | None = None
 
     async def warm(self) -> None:
         """Seed the key filter and the recent-message memory from the store."""
@@ -168,6 +169,10 @@ class IdentityStage:
             await asyncio.shield(self._writer)
 
     async def _resolve_round(self, events: list[NormalizedEvent]) -> RoundChanges:
+        if self._busy is not None:
+            # A cancelled round's resolution thread may still be changing the cache.
+            await asyncio.wait([self._busy])
+            self._busy = None
         if self._failed is not None:
             # The cache holds rounds that never reached the store: start again from it.
             await self.drain()
@@ -181,7 +186,15 @@ class IdentityStage:
             self.graph.trim()
         work = await asyncio.to_thread(self._extract, events)
         await self._prefetch(work)
-        changes = await asyncio.to_thread(self._resolve, work)
+        busy = asyncio.get_running_loop().run_in_executor(None, self._resolve, work)
+        try:
+            changes = await asyncio.shield(busy)
+        except BaseException:
+            # Cancelled (the pipeline gave the round back) or broken midway: the cache may
+            # hold changes no write will carry, so the next round starts from the store.
+            self._busy = busy
+            self._failed = self._failed or RuntimeError("a round's resolution was interrupted")
+            raise
         # Remembered now, not after the commit: the next round is resolved before that. A
         # failed write makes the next round start from the store again (above).
         for mapping in changes.mappings:
