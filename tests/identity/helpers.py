@@ -54,6 +54,30 @@ def event(
     )
 
 
+def spec_fields(
+    spec: dict[str, Any],
+    trait_keys: tuple[str, ...],
+    name: str = "Thing",
+    context_traits: bool = True,
+) -> dict[str, Any]:
+    """The message fields of a generated spec (``type``, ``userId``, ``anonymousId``, trait
+    values, ``group``): traits on identify and group calls, else (with ``context_traits``)
+    in ``context.traits`` of a track or page named ``name``."""
+    fields: dict[str, Any] = {"anonymousId": spec["anonymousId"]}
+    if spec["userId"]:
+        fields["userId"] = spec["userId"]
+    traits = {k: spec[k] for k in trait_keys if spec[k]}
+    if spec["type"] in ("identify", "group"):
+        fields["traits"] = traits
+    else:
+        if context_traits:
+            fields["context"] = {"traits": traits}
+        fields["event" if spec["type"] == "track" else "name"] = name
+    if spec["type"] == "group":
+        fields["groupId"] = spec["group"]
+    return fields
+
+
 @asynccontextmanager
 async def identity(tmp: Path) -> AsyncIterator[IdentityService]:
     """A real DuckDB store and control plane in ``tmp`` with a started identity service."""

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shoal.identity.identifiers import raw_identifiers
 from shoal.identity.rules import CompiledSettings, out_of_the_box
 from shoal.spec.normalize import NormalizedEvent
-from tests.identity.helpers import WS, event, identity
+from tests.identity.helpers import WS, event, identity, spec_fields
 
 SPACE = f"{WS}:dev"
 _message = st.fixed_dictionaries(
@@ -29,19 +29,11 @@ _message = st.fixed_dictionaries(
 
 
 def _events(specs: list[dict[str, Any]]) -> list[NormalizedEvent]:
-    out = []
-    for n, spec in enumerate(specs):
-        fields: dict[str, Any] = {"anonymousId": spec["anonymousId"]}
-        if spec["userId"]:
-            fields["userId"] = spec["userId"]
-        traits = {k: spec[k] for k in ("email", "plan") if spec[k]}
-        if spec["type"] == "identify":
-            fields["traits"] = traits
-        else:
-            fields["context"] = {"traits": traits}
-            fields["event" if spec["type"] == "track" else "name"] = "Thing"
-        out.append(event(spec["type"], ts=1_000 + n, message_id=f"msg-{n}", **fields))
-    return out
+    return [
+        event(spec["type"], ts=1_000 + n, message_id=f"msg-{n}",
+              **spec_fields(spec, ("email", "plan")))
+        for n, spec in enumerate(specs)
+    ]  # fmt: skip
 
 
 async def _run(root: Path, specs: list[dict[str, Any]], cuts: list[int], mode: str) -> Any:

@@ -23,7 +23,7 @@ from shoal.identity.duckdb_reads import (
 )
 from shoal.identity.duckdb_store import MIGRATIONS
 from shoal.identity.profile_read import Want, read_profile
-from tests.identity.helpers import WS, event, identity
+from tests.identity.helpers import WS, event, identity, spec_fields
 
 SPACE = f"{WS}:dev"
 
@@ -149,19 +149,11 @@ _message = st.fixed_dictionaries(
 
 
 def _events(specs: list[dict[str, Any]]) -> list[Any]:
-    out = []
-    for n, spec in enumerate(specs):
-        fields: dict[str, Any] = {"anonymousId": spec["anonymousId"]}
-        if spec["userId"]:
-            fields["userId"] = spec["userId"]
-        if spec["type"] in ("identify", "group"):
-            fields["traits"] = {"email": spec["email"]} if spec["email"] else {}
-        else:
-            fields["event" if spec["type"] == "track" else "name"] = "Viewed"
-        if spec["type"] == "group":
-            fields["groupId"] = spec["group"]
-        out.append(event(spec["type"], ts=1_000 + n % 5, message_id=f"msg-{n}", **fields))
-    return out
+    return [
+        event(spec["type"], ts=1_000 + n % 5, message_id=f"msg-{n}",
+              **spec_fields(spec, ("email",), name="Viewed", context_traits=False))
+        for n, spec in enumerate(specs)
+    ]  # fmt: skip
 
 
 def _plain(profile: Any) -> Any:

@@ -25,7 +25,7 @@ from shoal.pipeline import EventHub, Pipeline
 from shoal.queue import open_queue
 from shoal.spec.envelope import ENVELOPE_ENCODER, Envelope
 from shoal.spec.normalize import NormalizedEvent
-from tests.identity.helpers import WS, event, identity
+from tests.identity.helpers import WS, event, identity, spec_fields
 
 SPACE = f"{WS}:dev"
 
@@ -294,18 +294,9 @@ _CHANGES: dict[str, IdentitySettings] = {
 def _events(specs: list[dict[str, Any]]) -> list[NormalizedEvent]:
     out = []
     for n, spec in enumerate(specs):
-        fields: dict[str, Any] = {"anonymousId": spec["anonymousId"]}
-        if spec["userId"]:
-            fields["userId"] = spec["userId"]
-        traits = {k: spec[k] for k in ("email", "crm") if spec[k]}
-        if spec["type"] in ("identify", "group"):
-            fields["traits"] = traits
-        else:
-            fields["context"] = {"traits": traits}
-            fields["event" if spec["type"] == "track" else "name"] = "Thing"
+        fields = spec_fields(spec, ("email", "crm"))
+        if spec["type"] not in ("identify", "group"):
             fields["properties"] = {"crm": spec["crm"]} if spec["crm"] else {}
-        if spec["type"] == "group":
-            fields["groupId"] = spec["group"]
         out.append(event(spec["type"], ts=1_000 + n * 10, message_id=f"msg-{n}", **fields))
     return out
 

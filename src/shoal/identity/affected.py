@@ -140,14 +140,7 @@ def _confirm(closure: Affected) -> None:
 
 
 def _members(cur: duckdb.DuckDBPyConnection, space: str, canonical: set[int]) -> set[int]:
-    if not canonical:
-        return set()
-    rows = cur.execute(
-        "SELECT pk, space, collection FROM identity_profiles "
-        "WHERE canonical IN (SELECT unnest(?::BIGINT[]))",
-        [sorted(canonical)],
-    ).fetchall()
-    return {int(r[0]) for r in rows if r[1] == space and r[2] == "users"} | canonical
+    return _users(cur, space, "pk", "canonical", canonical) | canonical
 
 
 def _scan(
@@ -206,11 +199,18 @@ def _owners(cur: duckdb.DuckDBPyConnection, space: str, closure: Affected) -> se
 
 
 def _canonical_of(cur: duckdb.DuckDBPyConnection, space: str, pks: set[int]) -> set[int]:
+    return _users(cur, space, "canonical", "pk", pks)
+
+
+def _users(
+    cur: duckdb.DuckDBPyConnection, space: str, column: str, by: str, pks: set[int]
+) -> set[int]:
+    """``column`` of the space's user profiles whose ``by`` is one of ``pks``."""
     if not pks:
         return set()
     rows = cur.execute(
-        "SELECT canonical, space, collection FROM identity_profiles "
-        "WHERE pk IN (SELECT unnest(?::BIGINT[]))",
+        f"SELECT {column}, space, collection FROM identity_profiles "
+        f"WHERE {by} IN (SELECT unnest(?::BIGINT[]))",
         [sorted(pks)],
     ).fetchall()
     return {int(r[0]) for r in rows if r[1] == space and r[2] == "users"}

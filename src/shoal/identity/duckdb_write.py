@@ -90,8 +90,6 @@ def write_round(
     """Write a round's changes in one transaction; returns the timeline rows written."""
     now = wall_ms()
     moved = changes.merged()
-    if changes.profiles and not changes.rows:
-        changes.freeze()  # a caller that resolved and writes at once
     timeline = changes.timeline
     events = [ev for _, _, ev in timeline]
     count = len(timeline)

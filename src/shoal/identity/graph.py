@@ -147,6 +147,8 @@ class RoundChanges:
 
         A profile touched by several keeps its last row; one created by any of them is
         created; merges chain (``merged`` follows them to the end)."""
+        if len(rounds) == 1:
+            return rounds[0]
         out = cls()
         for changes in rounds:
             out.mappings += changes.mappings

@@ -225,10 +225,7 @@ class IdentityStage:
                 for _changes, done in batch:
                     _fail(done, WriteAborted("an earlier identity write failed"))
                 continue
-            if len(batch) == 1:
-                changes = batch[0][0]
-            else:
-                changes = RoundChanges.combine([c for c, _ in batch])
+            changes = RoundChanges.combine([c for c, _ in batch])
             try:
                 await self.store.write(changes)
             except BaseException as exc:

@@ -64,7 +64,7 @@ class IdentityStore(Protocol):
         mappings) of the canonical profiles of ``pks`` and of those mappings."""
 
     async def write(self, changes: RoundChanges) -> None:
-        """Write a round's changes atomically."""
+        """Write a round's changes atomically (frozen: profile rows come from ``rows``)."""
 
     async def known_keys(self) -> list[int]:
         """Every identifier key stored (to seed the negative-lookup filter)."""
