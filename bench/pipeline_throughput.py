@@ -35,6 +35,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from common import (
 )
 from shoal.collect.intake import batch_records, parse_batch
 from shoal.collect.keys import SourceKey
-from shoal.gc import tune_gc
+from shoal.interpreter import tune_interpreter
 from shoal.pipeline import EventHub, Pipeline
 from shoal.pipeline.runner import GROUP
 from shoal.queue import open_queue
@@ -175,6 +176,7 @@ async def run_pipeline(
         f"duckdb:///{root / 'events.duckdb'}",
         memory_limit=settings.store_memory_limit,
         threads=settings.store_threads,
+        checkpoint_threshold=settings.store_checkpoint_threshold,
     )
     await queue.start()
     await store.start()
@@ -276,7 +278,7 @@ async def run_runtime(
 
 
 def main() -> None:
-    tune_gc()  # the pipeline runs with shoal serve's collector settings
+    tune_interpreter()  # the pipeline runs with shoal serve's interpreter settings
     parser = argparse.ArgumentParser(description="pipeline queue -> DuckDB throughput")
     parser.add_argument("--quick", action="store_true", help="~30 s instead of ~1.5 min")
     parser.add_argument("--events", type=int, help="envelopes pre-filled per repetition")
@@ -290,7 +292,16 @@ def main() -> None:
         "--py-spy-runtime", type=Path, help="profile the first Runtime-wired drain into this file"
     )
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="CPython's thread switch interval in seconds instead of shoal serve's (0.005 "
+        "is CPython's default; with SHOAL_STORE_CHECKPOINT_THRESHOLD=16MB, the baseline of "
+        "docs/benchmarks.md's fifth round)",
+    )
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     count = args.events or (50_000 if args.quick else 200_000)
     reps = args.reps or (2 if args.quick else 3)
     install_watchdog(60 + (reps + 3 * args.runtime_reps) * (count / 4_000 + 10))

@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 import shoal.cli.serve as cli_serve
-from shoal.gc import tune_gc
+from shoal.interpreter import tune_interpreter
 from shoal.runtime import Runtime
 from shoal.settings import Settings
 from shoal.web.app import ShoalApp, create_app
@@ -180,7 +180,7 @@ def main() -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    tune_gc()  # as shoal serve does
+    tune_interpreter()  # as shoal serve does
     runtime = Runtime(settings)
     pause = os.environ.get("SHOAL_BENCH_PAUSE_PIPELINE") == "1"
     background: set[asyncio.Task[None]] = set()

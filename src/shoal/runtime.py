@@ -48,6 +48,7 @@ class Runtime:
             settings.resolved_store_url(),
             memory_limit=settings.store_memory_limit,
             threads=settings.store_threads,
+            checkpoint_threshold=settings.store_checkpoint_threshold,
         )
         self.hub = EventHub()
         self.keys = WriteKeys(self.control)

@@ -10,8 +10,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*$"
+"""A size as DuckDB reads it: ``512MB``, ``1.5GB``, ``256MiB``."""
 
 
 class Settings(BaseSettings):
@@ -39,10 +42,13 @@ class Settings(BaseSettings):
     queue_sync: Literal["off", "normal", "full"] = "normal"
     """SQLite queue fsync policy. ``normal`` survives a crash of Shoal itself; ``full``
     also survives power loss at the cost of one fsync per commit (see docs/operations.md)."""
-    store_memory_limit: str = Field(default_factory=lambda: default_memory_limit())
+    store_memory_limit: str = Field(default_factory=lambda: default_memory_limit(), pattern=_SIZE)
     """DuckDB buffer-manager limit (default: a quarter of the machine's memory, at least
     512MB): identity's indexes must fit in it, about 1 GB per million profiles."""
     store_threads: int = 2
+    store_checkpoint_threshold: str = Field(default="64MB", pattern=_SIZE)
+    """Write-ahead log size at which DuckDB checkpoints (its default, 16MB, checkpointed
+    every few rounds under load; see ``shoal.store.duckdb.CHECKPOINT_THRESHOLD``)."""
 
     dedupe_window_hours: int = Field(default=168, ge=24)
     """How long a messageId is remembered per source for deduplication (at least 24h)."""
@@ -97,3 +103,15 @@ def default_memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         return "1GB"
     return f"{max(512, total // 4 // (1 << 20))}MB"
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its environment variable."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "string_pattern_mismatch":
+            message = "expected a size such as 512MB, 1.5GB or 256MiB"
+        lines.append(f"SHOAL_{field.upper()}={error.get('input')!s}: {message}")
+    return lines

@@ -86,3 +86,26 @@ def test_accepted_events_survive_a_clean_stop(tmp_path: Path) -> None:
         assert len(events) == 1000 and status["pipeline"]["failures"] == 0
     finally:
         server.stop()
+
+
+def test_invalid_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SHOAL_DATA_DIR": str(tmp_path / "data"),
+        "SHOAL_STORE_CHECKPOINT_THRESHOLD": "lots",
+        "SHOAL_PIPELINE_BATCH_SIZE": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "SHOAL_STORE_CHECKPOINT_THRESHOLD=lots: expected a size such as 512MB" in result.stderr
+    assert "SHOAL_PIPELINE_BATCH_SIZE=0: Input should be greater than or equal to 1" in (
+        result.stderr
+    )
+    assert not (tmp_path / "data").exists()

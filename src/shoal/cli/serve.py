@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shoal import __version__
-from shoal.gc import freeze_startup_objects, tune_gc
+from shoal.interpreter import freeze_startup_objects, tune_interpreter
 
 if TYPE_CHECKING:
     from shoal.runtime import Runtime
@@ -85,9 +85,10 @@ def serve(
 ) -> None:
     """Start collection, the pipeline and the Config API in one process."""
     import uvicorn
+    from pydantic import ValidationError
 
     from shoal.runtime import Runtime
-    from shoal.settings import Settings
+    from shoal.settings import Settings, settings_errors
     from shoal.web.app import create_app
 
     overrides: dict[str, Any] = {
@@ -100,7 +101,12 @@ def serve(
         )
         if value is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for line in settings_errors(exc):
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -117,7 +123,7 @@ def serve(
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    tune_gc()
+    tune_interpreter()
     server = _server_class()(config)
     server.runtime = runtime
     # uvicorn shuts down gracefully, then re-raises the signal through the handler that was
