@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*$"
-"""A size as DuckDB reads it: ``512MB``, ``1.5GB``, ``256MiB``."""
+_SIZE = r"(?i)^\s*\d*[1-9]\d*(\.\d+)?\s*([KMGT]i?B|B)\s*$"
+"""A size as DuckDB reads it (``512MB``, ``1.5GB``, ``256MiB``) and not zero: a zero memory
+limit makes every query fail."""
 
 
 class Settings(BaseSettings):
@@ -112,6 +113,6 @@ def settings_errors(exc: ValidationError) -> list[str]:
         field = ".".join(str(part) for part in error["loc"])
         message = error["msg"]
         if error["type"] == "string_pattern_mismatch":
-            message = "expected a size such as 512MB, 1.5GB or 256MiB"
+            message = "expected a size above zero, such as 512MB, 1.5GB or 256MiB"
         lines.append(f"SHOAL_{field.upper()}={error.get('input')!s}: {message}")
     return lines
