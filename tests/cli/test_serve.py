@@ -12,6 +12,17 @@ import httpx
 from tests.server import ShoalServer
 
 
+def _shoal(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m shoal ARGS`` with ``env`` on top of this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "shoal", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
 def test_first_start_prints_a_token_that_works(tmp_path: Path) -> None:
     server = ShoalServer(tmp_path / "data", env={"SHOAL_ADMIN_TOKEN": ""})
     server.start()
@@ -45,13 +56,7 @@ def test_admin_token_from_env_and_clean_stop(tmp_path: Path) -> None:
 def test_token_create_recovers_access(tmp_path: Path) -> None:
     server = ShoalServer(tmp_path / "data").start()
     server.stop()
-    result = subprocess.run(
-        [sys.executable, "-m", "shoal", "token", "create", "--data-dir", str(server.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-    )
+    result = _shoal("token", "create", "--data-dir", str(server.data_dir))
     assert result.returncode == 0, result.stderr
     server.token = result.stdout.strip()
     server.start()
@@ -62,12 +67,7 @@ def test_token_create_recovers_access(tmp_path: Path) -> None:
 
 
 def test_token_create_on_an_empty_dir_explains(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "shoal", "token", "create", "--data-dir", str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _shoal("token", "create", "--data-dir", str(tmp_path / "none"))
     assert result.returncode == 1 and "start `shoal serve" in result.stderr
 
 
@@ -89,18 +89,13 @@ def test_accepted_events_survive_a_clean_stop(tmp_path: Path) -> None:
 
 
 def test_invalid_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "SHOAL_DATA_DIR": str(tmp_path / "data"),
-        "SHOAL_STORE_CHECKPOINT_THRESHOLD": "lots",
-        "SHOAL_PIPELINE_BATCH_SIZE": "0",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "shoal", "serve", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
+    result = _shoal(
+        "serve",
+        "--port",
+        "0",
+        SHOAL_DATA_DIR=str(tmp_path / "data"),
+        SHOAL_STORE_CHECKPOINT_THRESHOLD="lots",
+        SHOAL_PIPELINE_BATCH_SIZE="0",
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -109,3 +104,11 @@ def test_invalid_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
         result.stderr
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_token_create_names_invalid_settings_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = _shoal("token", "create", "--data-dir", str(data), SHOAL_STORE_MEMORY_LIMIT="0MB")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "SHOAL_STORE_MEMORY_LIMIT=0MB: expected a size above zero" in result.stderr
+    assert not data.exists()

@@ -15,7 +15,7 @@ from shoal.cli import identity as identity_cli
 from shoal.cli import profiles as profiles_cli
 from shoal.cli import serve as serve_module
 from shoal.cli.client import ApiError, save_login
-from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
+from shoal.cli.context import JsonOption, TokenOption, UrlOption, client, local_settings
 from shoal.cli.output import console, emit_json, fail
 
 
@@ -113,9 +113,8 @@ def token_create(
 ) -> None:
     """Issue a new owner token straight from the data dir (for a lost token)."""
     from shoal.control import ControlPlane, NotFound
-    from shoal.settings import Settings
 
-    settings = Settings(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     if not (data_dir / "control.db").exists() and settings.control_url is None:
         raise fail(f"{data_dir} has no Shoal data; start `shoal serve --data-dir {data_dir}` once")
     control = ControlPlane(settings.resolved_control_url())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shoal import __version__
+from shoal.cli.context import local_settings
 from shoal.interpreter import freeze_startup_objects, tune_interpreter
 
 if TYPE_CHECKING:
@@ -85,10 +86,8 @@ def serve(
 ) -> None:
     """Start collection, the pipeline and the Config API in one process."""
     import uvicorn
-    from pydantic import ValidationError
 
     from shoal.runtime import Runtime
-    from shoal.settings import Settings, settings_errors
     from shoal.web.app import create_app
 
     overrides: dict[str, Any] = {
@@ -101,12 +100,7 @@ def serve(
         )
         if value is not None
     }
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        for line in settings_errors(exc):
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(2) from None
+    settings = local_settings(**overrides)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

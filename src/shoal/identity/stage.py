@@ -252,13 +252,13 @@ class IdentityStage:
 
     def _extract(self, events: list[NormalizedEvent]) -> list[Work]:
         out: list[Work] = []
-        rules: dict[tuple[str, str], CompiledSettings] = {}
+        scopes: dict[tuple[str, str], tuple[CompiledSettings, str]] = {}
         for ev in events:
             scope = (ev.workspace_id, ev.environment)
-            compiled = rules.get(scope)
-            if compiled is None:
-                compiled = rules[scope] = self.rules_for(*scope)
-            space = space_of(*scope)
+            known = scopes.get(scope)
+            if known is None:
+                known = scopes[scope] = (self.rules_for(*scope), space_of(*scope))
+            compiled, space = known
             users, accounts, _blocked = extract(space, ev.message, compiled)
             out.append((ev, space, compiled, users, accounts))
         return out
