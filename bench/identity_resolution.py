@@ -19,6 +19,7 @@ The process runs with ``shoal serve``'s garbage-collector settings.
     .venv/bin/python bench/identity_resolution.py --quick    # ~30 seconds
     .venv/bin/python bench/identity_resolution.py --baseline # each run beside one on
                                                              # CPython's and DuckDB's defaults
+    .venv/bin/python bench/identity_resolution.py --phases   # and each phase's cost, serially
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import gc
 import random
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,36 @@ class Mix:
         )  # fmt: skip
 
 
-async def run_once(
-    root: Path, events: int, people: int, checkpoint_threshold: str = CHECKPOINT_THRESHOLD
-) -> dict[str, Any]:
+Submit = Callable[[IdentityService, list[NormalizedEvent]], Awaitable[Awaitable[None] | None]]
+"""Hands a round to the design under test; returns what completes once its write committed."""
+
+
+async def _stage_process(service: IdentityService, batch: list[NormalizedEvent]) -> Any:
+    return await service.stage.process(batch)
+
+
+async def open_store(
+    root: Path, checkpoint_threshold: str = CHECKPOINT_THRESHOLD
+) -> tuple[ControlPlane, DuckDBStore, IdentityService]:
+    """A fresh control plane, event store and identity service under ``root``."""
     control = ControlPlane(f"sqlite:///{root / 'control.db'}")
     control.migrate()
     store = DuckDBStore(root / "events.duckdb", checkpoint_threshold=checkpoint_threshold)
     await store.start()
     service = IdentityService(control, store)
     await service.store.start()  # no computed-trait updater: none are defined here
+    return control, store, service
+
+
+async def run_once(
+    root: Path,
+    events: int,
+    people: int,
+    checkpoint_threshold: str = CHECKPOINT_THRESHOLD,
+    submit: Submit = _stage_process,
+) -> dict[str, Any]:
+    """One timed run of ``events`` events through ``submit`` (the stage by default)."""
+    control, store, service = await open_store(root, checkpoint_threshold)
     stage = service.stage
     mix = Mix(people)
     rounds = [[mix.next() for _ in range(ROUND)] for _ in range(events // ROUND)]
@@ -127,7 +149,7 @@ async def run_once(
         # As the pipeline drives the stage: round N+1 is resolved while round N's write
         # commits, and round N counts as done once its write has committed.
         t = time.perf_counter()
-        waiter = await stage.process(batch)
+        waiter = await submit(service, batch)
         if pending is not None:
             await pending
         pending = waiter
@@ -154,6 +176,40 @@ async def run_once(
     }
 
 
+async def run_phases(root: Path, events: int, people: int) -> dict[str, float]:
+    """The stage's phases for each round one after another, each timed: what a round costs
+    without the overlap of resolution and writes (µs per event, per phase)."""
+    control, store, service = await open_store(root)
+    stage = service.stage
+    mix = Mix(people)
+    rounds = [[mix.next() for _ in range(ROUND)] for _ in range(events // ROUND)]
+    gc.collect()
+    gc.freeze()
+    await stage.warm()
+    spent = dict.fromkeys(("extract", "lookup", "resolve", "write"), 0.0)
+    for batch in rounds:
+        # The stage's own steps, in its order (IdentityStage._resolve_round and the writer).
+        t0 = time.perf_counter()
+        work = stage._extract(batch)
+        t1 = time.perf_counter()
+        await stage._prefetch(work)
+        t2 = time.perf_counter()
+        changes = stage._resolve(work)
+        for mapping in changes.mappings:
+            stage.filter.add(mapping.key)
+        t3 = time.perf_counter()
+        await stage.store.write(changes)
+        t4 = time.perf_counter()
+        for name, took in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            spent[name] += took
+    await store.run_write(lambda con: con.execute("CHECKPOINT"))
+    gc.unfreeze()
+    await store.close()
+    control.engine.dispose()
+    count = len(rounds) * ROUND
+    return {name: took * 1e6 / count for name, took in spent.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
@@ -161,6 +217,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="200k events, 1 repetition")
     parser.add_argument("--json", help="Write the results to this file.")
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="Also run the stage's phases one after another, without overlap, and print "
+        "each one's cost per event (their sum is the stage's serial cost).",
+    )
     parser.add_argument(
         "--baseline",
         action="store_true",
@@ -193,6 +255,15 @@ def main() -> None:
     best = median([r["events_per_s"] for r in results])
     print(f"median: {best:,.0f} events/s  target >= {TARGET:,}: {verdict(best >= TARGET)}")
     out: dict[str, Any] = {"runs": results, "median_events_per_s": best}
+    if args.phases:
+        phases = asyncio.run(run_phases(temp_dir("identity-phases"), args.events, args.people))
+        serial = sum(phases.values())
+        print(
+            "phases one after another, µs per event: "
+            + ", ".join(f"{name} {us:.1f}" for name, us in phases.items())
+            + f"; sum {serial:.1f} (= {1e6 / serial:,.0f} events/s without overlap)"
+        )
+        out["phases_us_per_event"] = phases
     if baselines:
         pairs = zip(results, baselines, strict=True)
         ratios = [r["events_per_s"] / b["events_per_s"] for r, b in pairs]

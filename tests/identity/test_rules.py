@@ -51,6 +51,42 @@ def test_blocked_values_and_bad_rules() -> None:
         IdentitySettings(identifiers=[IdentifierRule(type="x"), IdentifierRule(type="x")])
 
 
+def test_every_regex_block_of_a_rule_applies() -> None:
+    # Each pattern blocks on its own, anchors included; a value matching none passes.
+    rule = IdentifierRule(
+        type="email",
+        blocked=[
+            BlockedValue(kind="regex", value="^test@"),
+            BlockedValue(kind="regex", value="@example\\.com$"),
+            BlockedValue(kind="exact", value="none"),
+        ],
+    )
+    compiled = CompiledSettings(IdentitySettings(identifiers=[rule]))
+    found = compiled.get("users", "email")
+    assert found is not None
+    assert found.blocks("test@shoal.dev") and found.blocks("jane@example.com")
+    assert found.blocks("none")
+    assert not found.blocks("jane@shoal.dev") and not found.blocks("a-test@shoal.dev")
+    msg = {"type": "identify", "userId": "u1", "traits": {"email": "jane@example.com"}}
+    users, _accounts, blocked = extract("s", msg, compiled)
+    assert blocked == [("email", "jane@example.com")]
+    # user_id is not configured here, so it resolves as an auto-added type.
+    assert [(i.type, i.value) for i in users] == [("user_id", "u1")]
+
+
+def test_identifier_cache_keys_are_per_space_and_disabled_types_are_skipped() -> None:
+    settings = out_of_the_box()
+    rules = [r.model_copy(update={"enabled": r.type != "email"}) for r in settings.identifiers]
+    compiled = CompiledSettings(IdentitySettings(identifiers=rules))
+    msg = {"type": "identify", "userId": "u1", "traits": {"email": "j@x.io"}}
+    first = extract("ws_a:dev", msg, compiled)[0]
+    second = extract("ws_a:prod", msg, compiled)[0]
+    assert [i.type for i in first] == ["user_id"]
+    assert first[0].skey == "ws_a:dev\x1fusers\x1fuser_id\x1fu1"
+    assert second[0].skey == "ws_a:prod\x1fusers\x1fuser_id\x1fu1"
+    assert compiled.get("users", "email") is None
+
+
 def test_extraction_follows_the_default_table() -> None:
     compiled = CompiledSettings(out_of_the_box())
     msg = {
