@@ -209,6 +209,20 @@ def test_cli_preview_explain_refresh_and_versions(shoal: ShoalServer) -> None:
     assert refreshed["size"] == 2 and refreshed["audience"]["status"] == "ready"
     members = as_json(cli(shoal, "audience", "members", "big_spenders", "--json"))
     assert {m["identifiers"]["user_id"] for m in members["members"]} == {"jane", "bob"}
+    # The human-readable forms agree in number with what they count.
+    assert (
+        "2 users match"
+        in cli(
+            shoal, "audience", "preview", "event('Order Completed').sum('revenue') >= 900"
+        ).stdout
+    )
+    assert (
+        "1 user matches"
+        in cli(
+            shoal, "audience", "preview", "event('Order Completed').sum('revenue') >= 920"
+        ).stdout
+    )
+    assert "2 members, computed" in cli(shoal, "audience", "members", "big_spenders").stdout
     explained = cli(shoal, "audience", "explain", "big_spenders", "user_id:jane").stdout
     assert "is a member" in explained and "900" in explained
 

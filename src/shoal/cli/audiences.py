@@ -143,7 +143,11 @@ def preview(
     if as_json:
         emit_json(found)
         return
-    console.print(f"[bold]{found['count']:,}[/bold] {collection} match  {found['text']}")
+    count = found["count"]
+    # "users" / "accounts": one match reads "1 user matches".
+    noun = collection if count != 1 else collection.removesuffix("s")
+    verb = "match" if count != 1 else "matches"
+    console.print(f"[bold]{count:,}[/bold] {noun} {verb}  {found['text']}")
     rows = [_row(m) for m in found["sample"]]
     table(rows, ("id", "identifiers"), title="Sample")
 
@@ -206,7 +210,8 @@ def members(
     table(
         rows,
         ("id", "identifiers"),
-        title=f"{found['size']} members, computed {found['computed_at']}",
+        title=f"{found['size']} member{'' if found['size'] == 1 else 's'}, "
+        f"computed {found['computed_at']}",
     )
 
 
