@@ -42,7 +42,7 @@ def test_replay_one_profile_from_the_cli(shoal: ShoalServer) -> None:
     assert result["named"] == {"anonymous_id:cli-web": web} and result["events"] == 2
     assert _profile(shoal, "anonymous_id:cli-app") == web
     human = shoal_cli(shoal, "identity", "replay", "--profile", web, "-y")
-    assert "Re-resolved 2 events into 1 profiles" in human.stdout and web in human.stdout
+    assert "Re-resolved 2 events into 1 profile (0 merges)" in human.stdout and web in human.stdout
 
 
 def test_replay_refusals_are_one_line(shoal: ShoalServer) -> None:

@@ -12,6 +12,7 @@ from shoal.cli import audience_destinations
 from shoal.cli.client import Client
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, table
+from shoal.wording import counted
 
 app = typer.Typer(help="Define and inspect audiences (segments).", no_args_is_help=True)
 SpaceOption = Annotated[str, typer.Option("--space", help="dev or prod.")]
@@ -145,9 +146,8 @@ def preview(
         return
     count = found["count"]
     # "users" / "accounts": one match reads "1 user matches".
-    noun = collection if count != 1 else collection.removesuffix("s")
-    verb = "match" if count != 1 else "matches"
-    console.print(f"[bold]{count:,}[/bold] {noun} {verb}  {found['text']}")
+    who = counted(count, collection.removesuffix("s"))
+    console.print(f"[bold]{who}[/bold] {'matches' if count == 1 else 'match'}  {found['text']}")
     rows = [_row(m) for m in found["sample"]]
     table(rows, ("id", "identifiers"), title="Sample")
 
@@ -186,7 +186,7 @@ def refresh(
         emit_json(found)
         return
     console.print(
-        f"{found['audience']['key']}: {found['size']:,} members "
+        f"{found['audience']['key']}: {counted(found['size'], 'member')} "
         f"(+{found['entered']:,} / -{found['exited']:,}) in {found['seconds']} s"
     )
 
@@ -210,8 +210,7 @@ def members(
     table(
         rows,
         ("id", "identifiers"),
-        title=f"{found['size']} member{'' if found['size'] == 1 else 's'}, "
-        f"computed {found['computed_at']}",
+        title=f"{counted(found['size'], 'member')}, computed {found['computed_at']}",
     )
 
 

@@ -9,6 +9,7 @@ import typer
 
 from shoal.cli.context import JsonOption, TokenOption, UrlOption, client
 from shoal.cli.output import console, emit_json, fail, table
+from shoal.wording import counted
 
 app = typer.Typer(help="Identity resolution settings and computed traits.", no_args_is_help=True)
 computed = typer.Typer(help="Computed traits (per-profile values).", no_args_is_help=True)
@@ -146,8 +147,8 @@ def replay(
         emit_json(result)
         return
     console.print(
-        f"Re-resolved {result['events']} events into {result['profiles']} profiles "
-        f"({result['merges']} merges)."
+        f"Re-resolved {counted(result['events'], 'event')} into "
+        f"{counted(result['profiles'], 'profile')} ({counted(result['merges'], 'merge')})."
     )
     for name, found in (result.get("named") or {}).items():
         console.print(f"  {name} -> {found or 'no profile'}")

@@ -49,7 +49,7 @@ def test_save_refresh_and_the_audience_page(app: App, people: None) -> None:
         headers={"HX-Request": "true", "X-CSRF-Token": page.csrf},
     )
     assert refreshed.status_code == 200 and 'id="result"' in refreshed.text
-    assert re.search(rf"\+[01] entered, {MINUS}0 exited; 1 members", text(refreshed.text))
+    assert re.search(rf"\+[01] entered, {MINUS}0 exited; 1 member\.", text(refreshed.text))
     assert fragment(refreshed, "audience-size") == "1"
     assert "user_id:jane" in refreshed.text and "/profiles/use_" in refreshed.text
     assert "Members of Loyal pros" in refreshed.text and 'class="size-line"' in refreshed.text

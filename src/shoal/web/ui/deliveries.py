@@ -20,6 +20,7 @@ from shoal.web.ui.delivery_history import RANGES, DeliveryHistory, Sample, bars,
 from shoal.web.ui.destinations import described, find_destination, missing_page
 from shoal.web.ui.render import Ui, UiDep, local_path, redirect
 from shoal.web.ui.times import as_utc
+from shoal.wording import counted
 
 router = APIRouter(include_in_schema=False)
 DEAD_LETTERS_PAGE = 50
@@ -155,7 +156,7 @@ async def replay_dead_letters(destination_id: str, ui: UiDep) -> Response:
         ui.flash(f"error:{message}")
         return redirect(back)
     count = len(job["params"]["event_ids"])
-    events = "1 event" if count == 1 else f"{count} events"
+    events = counted(count, "event")
     if destination.enabled:
         ui.flash(f"Replaying {events} to {destination.name!r}.")
     else:

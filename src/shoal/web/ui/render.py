@@ -20,6 +20,7 @@ from shoal.runtime import Runtime
 from shoal.web.api.deps import get_runtime
 from shoal.web.ui.sessions import Session, csrf_ok, session_of, store_of, user_of
 from shoal.web.ui.times import utc
+from shoal.wording import counted
 
 ENV_COOKIE = "shoal_env"
 ENVIRONMENTS = ("dev", "prod")
@@ -36,6 +37,7 @@ templates = Jinja2Templates(
 templates.env.globals["version"] = __version__
 
 templates.env.filters["utc"] = utc
+templates.env.filters["counted"] = counted
 
 
 class SignInRequired(Exception):
