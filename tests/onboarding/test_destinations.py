@@ -81,7 +81,7 @@ async def test_a_workspace_with_a_source_and_a_connected_destination_is_not_elig
     await world.destinations.connect(owner, hook.id, source.id)
     check = world.setup.eligibility(ws)
     assert (check.eligible, check.sources, check.destinations) == (False, 1, 1)
-    assert "already has 1 source(s) and 1 destination(s) connected" in check.message
+    assert "already has 1 source and 1 destination connected" in check.message
     with _refused("not_eligible", 409):
         world.setup.choose_goal(owner, "optimize-advertising")
     await world.destinations.update(owner, hook.id, {"enabled": False})

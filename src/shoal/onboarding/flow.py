@@ -36,6 +36,7 @@ from shoal.onboarding.repo import SetupRecord, SetupRepo, now
 from shoal.plans import PlanService, events_from_use_case
 from shoal.plans.model import plan_description
 from shoal.store import EventStore
+from shoal.wording import counted
 
 T = TypeVar("T")
 __all__ = ["LOCKED", "Eligibility", "SetupError", "SetupService", "unavailable"]
@@ -103,9 +104,9 @@ class SetupService:
         destinations = caps.connected_destination_count(self.control, workspace_id)
         if sources and destinations:
             message = (
-                f"this workspace already has {sources} source(s) and {destinations} "
-                "destination(s) connected; guided setup is for workspaces that have not yet "
-                "connected a source and a destination"
+                f"this workspace already has {counted(sources, 'source')} and "
+                f"{counted(destinations, 'destination')} connected; guided setup is for "
+                "workspaces that have not yet connected a source and a destination"
             )
             return Eligibility(False, sources, destinations, message)
         return Eligibility(True, sources, destinations, "this workspace can start guided setup")

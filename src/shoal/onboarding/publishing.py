@@ -96,14 +96,15 @@ async def complete_publish(setup: SetupService, user: User) -> SetupRecord:
     record = await asyncio.to_thread(setup.started, user)
     _dev, prod = await asyncio.to_thread(setup.sources_of, record)
     if record.published_at is None or not prod:
-        raise not_ready("publish to prod first: that creates your prod source(s)")
+        raise not_ready("publish to prod first: that creates your prod sources")
     silent = [s for s in prod if await setup.store.count(s.id, "accepted") == 0]
     if silent:
         names = ", ".join(f"{s.name!r} ({s.id})" for s in silent)
         raise SetupError(
             409,
             "not_verified",
-            f"no accepted events have arrived yet from prod source(s) {names}; send events "
+            f"no accepted events have arrived yet from prod "
+            f"{'source' if len(silent) == 1 else 'sources'} {names}; send events "
             "with the prod write key, check the debugger, then mark this step complete",
         )
     if record.publish_verified_at is not None:

@@ -104,6 +104,10 @@ def test_add_test_and_configure_a_webhook(app: App, receiver: Receiver) -> None:
     assert now["settings"]["method"] == "PUT" and now["settings"]["url"].endswith("/v2")
     assert now["settings"]["headers"] == {"X": "1"}
     assert now["secrets_set"] == ["shared_secret"] and now["source_ids"] == [api["id"]]
+    # The configuration reads as JSON and yes/no, not as Python values.
+    shown = text(page.get(f"/destinations/{destination_id}").text)
+    assert 'headers {"X": "1"}' in shown and "batch yes" in shown
+    assert "True" not in shown and "{'X'" not in shown
     cleared = page.post(
         f"/destinations/{destination_id}/settings",
         _form("Orders hook", receiver.url + "/v2", api["id"], method="PUT", headers="")

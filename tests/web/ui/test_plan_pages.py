@@ -90,6 +90,10 @@ def test_refused_changes_say_why_and_keep_what_was_typed(app: App) -> None:
     policies = {"unplanned_events": "flag", "invalid_properties": "flag"}
     page.post(f"/plans/{plan_id}/events", {"name": "Signed Up", "call": "track"})
     page.post(f"/plans/{plan_id}/events", {"name": "Home", "call": "page"})
+    page.post(
+        f"/plans/{plan_id}/properties",
+        {"event": "Signed Up", "name": "plan", "type": "string", "new": "true"},
+    )
     for path, form, words in (
         ("/events", {"name": "", "call": "track"}, "Give the event a name"),
         ("/events", {"name": "Signed Up", "call": "track"}, "already has an event 'Signed Up'"),
@@ -98,6 +102,12 @@ def test_refused_changes_say_why_and_keep_what_was_typed(app: App) -> None:
         ("/properties", {"event": "Signed Up", "name": ""}, "Give the property a name"),
         ("/properties", {"event": "Signed Up", "name": "a", "type": "blob"}, "Choose a type"),
         ("/properties", {"event": "Nope", "name": "a"}, "has no event 'Nope'"),
+        # The "New property" form never replaces an existing rule (its row's Save does).
+        (
+            "/properties",
+            {"event": "Signed Up", "name": "plan", "type": "number", "new": "true"},
+            "already has a property 'plan'",
+        ),
         ("/properties/remove", {"event": "Signed Up", "name": "zz"}, "has no property 'zz'"),
         ("/events/remove", {"event": "Nope"}, "has no event 'Nope'"),
         ("/settings", {"name": "", **policies}, "Give the plan a name"),
@@ -108,6 +118,8 @@ def test_refused_changes_say_why_and_keep_what_was_typed(app: App) -> None:
         answer = page.post(f"/plans/{plan_id}{path}", form)
         assert answer.status_code == 422, (path, form)
         assert words in " ".join(alerts(answer)), (words, alerts(answer))
+    (signed_up,) = [e for e in _plan(app, plan_id)["events"] if e["name"] == "Signed Up"]  # type: ignore[attr-defined]
+    assert signed_up["properties"][0]["type"] == "string"  # the refused add changed nothing
     kept = page.post(f"/plans/{plan_id}/events", {"name": "Landing", "call": "page"})
     assert 'value="Landing"' in kept.text
     assert page.get("/plans/tp_missing").status_code == 404

@@ -126,6 +126,12 @@ def test_edit_a_tracking_plan_and_see_its_violations(
     expect(violations).to_contain_text("'total' should be a number, got a string")
     expect(violations).to_contain_text("Checkout app")
     shot(page, screenshots, "plan")
+    # The debugger shows who sent the flagged event beside its violations badge.
+    page.goto(f"/sources/{source['id']}/debugger")
+    flagged = page.locator("[data-events] > li", has=page.locator(".badge-violations"))
+    expect(flagged).to_have_count(1)
+    expect(flagged.locator(".badge-violations")).to_have_text("1 violation")
+    expect(flagged.locator(".ev-user")).to_have_text("kim-7")
     page.goto("/plans")
     expect(page.get_by_role("link", name="Checkout")).to_be_visible()
     shot(page, screenshots, "plans")

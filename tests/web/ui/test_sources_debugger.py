@@ -192,3 +192,15 @@ def test_disable_rotate_and_delete_a_source(signed_in: Page, shoal: ShoalServer)
     assert shoal.api("GET", f"/sources/{source['id']}").status_code == 404
     page.goto(f"/sources/{source['id']}")
     expect(page.get_by_role("heading", name="Source not found")).to_be_visible()
+
+
+def test_a_long_name_without_spaces_wraps_instead_of_widening_pages(
+    signed_in: Page, shoal: ShoalServer
+) -> None:
+    page = signed_in
+    name = "Storefront" + "x" * 190  # one word, as long as a name may be
+    source = shoal.create_source(name)
+    for path in (f"/sources/{source['id']}", f"/sources/{source['id']}/debugger"):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Storefront")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path

@@ -57,9 +57,13 @@
     summary.appendChild(el("span", "badge badge-todo ev-type", event.type || "?"));
     summary.appendChild(el("span", "ev-name", label(event)));
     var violations = event.violations || [];
-    summary.appendChild(violations.length
-      ? el("span", "badge badge-violations", violations.length + " violation" + (violations.length > 1 ? "s" : ""))
-      : el("span", "ev-user small muted", event.userId || event.anonymousId || ""));
+    // Who sent it stays visible when the event has violations: the badge goes beside it.
+    var who = el("span", "ev-who");
+    who.appendChild(el("span", "ev-user small muted", event.userId || event.anonymousId || ""));
+    if (violations.length) {
+      who.appendChild(el("span", "badge badge-violations", violations.length + " violation" + (violations.length > 1 ? "s" : "")));
+    }
+    summary.appendChild(who);
     summary.appendChild(el("span", "badge badge-" + event.status + " ev-status", event.status));
     details.appendChild(summary);
     var body = el("div", "ev-body");

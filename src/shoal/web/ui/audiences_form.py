@@ -125,7 +125,10 @@ def check_settings(settings: dict[str, Any]) -> dict[str, str]:
     hours = literal(settings["hours"])
     numeric = isinstance(hours, int | float) and not isinstance(hours, bool)
     if settings["refresh"] == "scheduled" and not (numeric and 0 < hours <= MAX_HOURS):
-        errors["refresh"] = "Refresh every N hours: a number of hours, e.g. 4 (at least 1 minute)."
+        errors["refresh"] = (
+            "Refresh every N hours: a number of hours from one minute (0.017) to a year "
+            f"({MAX_HOURS:,}), e.g. 4."
+        )
     return errors
 
 

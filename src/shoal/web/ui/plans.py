@@ -235,11 +235,13 @@ async def remove_event(plan_id: str, ui: UiDep) -> Response:
 
 @router.post("/{plan_id}/properties")
 async def save_property(plan_id: str, ui: UiDep) -> Response:
-    """Add a property to an event, or change its type or whether it is required."""
+    """Add a property to an event, or change its type or whether it is required (adding
+    one the event already has is refused: it would silently replace its rule)."""
     form = await ui.form()
     values = _fields(form, "event", "name", "type")
     required = form.get("required") == "true"
     values["required"] = "true" if required else ""
+    adding = form.get("new") == "true"  # the "New property" form, not a row's Save
 
     def change(plan: TrackingPlan) -> None:
         if not values["name"]:
@@ -251,6 +253,11 @@ async def save_property(plan_id: str, ui: UiDep) -> Response:
         )
         event = plan.event(values["event"])
         current = event.property(prop.name) if event else None
+        if current is not None and adding:
+            raise ValueError(
+                f"{values['event']!r} already has a property {prop.name!r}; change it in its "
+                "row above."
+            )
         if current is not None:
             prop = prop.model_copy(update={"description": current.description})
         ui.runtime.plans.upsert_property(ui.user.workspace_id, plan.id, values["event"], prop)

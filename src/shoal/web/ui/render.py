@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Annotated, Any
@@ -38,6 +39,20 @@ templates.env.globals["version"] = __version__
 
 templates.env.filters["utc"] = utc
 templates.env.filters["counted"] = counted
+
+
+def setting_value(value: object) -> str:
+    """A configuration value as a person reads it: yes/no, JSON for objects and lists."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False) if value else "none"
+    return str(value)
+
+
+templates.env.filters["setting"] = setting_value
 
 
 class SignInRequired(Exception):
