@@ -86,7 +86,8 @@ def fragment(page: httpx.Response, element_id: str) -> str:
 def click(page: Signed, tree: str, action: str, **fields: str) -> httpx.Response:
     form = {"tree": tree, "mode": "click", "env": "dev", "collection": "users", **fields}
     answer = page.post("/audiences/editor", {**form, "action": action})
-    assert answer.status_code == 200 and answer.headers["hx-trigger"] == "definition-changed"
+    assert answer.status_code == 200
+    assert answer.headers["hx-trigger-after-settle"] == "definition-changed"
     return answer
 
 

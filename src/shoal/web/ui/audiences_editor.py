@@ -240,7 +240,10 @@ async def editor(ui: UiDep) -> Response:
         state.error = str(exc)
     context = await _editor_context(ui, service, state, env, collection, audience)
     response = ui.page("audiences/_editor.html", **context)
-    response.headers["HX-Trigger"] = "definition-changed"
+    # After the swap settles, not on arrival: the live count must post the new editor (a
+    # switch to text mode included), or it counts the old one and points its per-condition
+    # messages at elements that are gone.
+    response.headers["HX-Trigger-After-Settle"] = "definition-changed"
     return response
 
 
