@@ -89,6 +89,13 @@ def test_add_test_and_configure_a_webhook(app: App, receiver: Receiver) -> None:
     sample = receiver.accepted()[-1]
     assert json.loads(sample.body)["batch"][0]["event"] == "Test Event Sent"
     assert verify("s3cret", sample.headers[SIGNATURE_HEADER], sample.body)
+    # With htmx only the test card comes back, to be swapped in where it was.
+    card = page.client.post(f"/destinations/{destination_id}/test", headers={"HX-Request": "true"})
+    assert card.status_code == 200 and card.text.lstrip().startswith("<section")
+    assert 'id="test-section"' in card.text and "The vendor accepted the test event." in text(
+        card.text
+    )
+    assert "<html" not in card.text
 
     # Settings: a blank secret is kept, a blank plain input goes back to its default,
     # sources are connected and disconnected.

@@ -84,10 +84,12 @@ def test_configure_a_webhook_and_send_it_a_test_event(
     expect(page.get_by_role("status").first).to_contain_text("Created dev destination 'Shop hook'")
     expect(page.locator(".kv").nth(1)).to_contain_text("set (secret, not shown)")
 
+    before = page.url
     page.get_by_role("button", name="Send test event").click()
     answer = page.locator("#test-answer")
     expect(answer).to_contain_text("The vendor accepted the test event.")
     expect(answer).to_contain_text("HTTP 200")
+    assert page.url == before  # swapped in place: reloading the page sends nothing again
     test = receiver.accepted()[-1]
     assert json.loads(test.body)["batch"][0]["event"] == "Test Event Sent"
     assert test.headers["X-Shop"] == "main"

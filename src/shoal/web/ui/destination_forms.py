@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from starlette.datastructures import FormData
+from starlette.responses import Response
 
 from shoal.control.repo import NotFound
 from shoal.destinations.base import DestinationFactory
@@ -117,3 +118,9 @@ async def send_test(ui: Ui, destination_id: str) -> dict[str, Any]:
     except (NotFound, ValueError) as exc:
         return {"ok": False, "results": [], "error": str(exc)}
     return {"ok": bool(results) and all(r["ok"] for r in results), "results": results}
+
+
+def test_section(ui: Ui, test_action: str, test: dict[str, Any]) -> Response:
+    """Just the "Send a test event" card with the vendor's answer, for htmx to swap in: the
+    page's address stays a GET, so reloading it never sends another test event."""
+    return ui.page("destinations/_test_section.html", test_action=test_action, test=test)

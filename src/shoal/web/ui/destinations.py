@@ -29,6 +29,7 @@ from shoal.web.ui.destination_forms import (
     read_new,
     send_test,
     settings_form,
+    test_section,
 )
 from shoal.web.ui.render import Ui, UiDep, missing, redirect, text
 
@@ -164,7 +165,10 @@ async def test_destination(destination_id: str, ui: UiDep) -> Response:
     destination = await find_destination(ui, destination_id)
     if destination is None:
         return missing_page(ui, destination_id)
-    return await detail_page(ui, destination, await send_test(ui, destination_id))
+    answer = await send_test(ui, destination_id)
+    if ui.request.headers.get("hx-request") == "true":
+        return test_section(ui, f"/destinations/{destination_id}/test", answer)
+    return await detail_page(ui, destination, answer)
 
 
 @router.post("/{destination_id}/enabled")

@@ -24,6 +24,7 @@ from shoal.web.ui.destination_forms import (
     read_new,
     send_test,
     settings_form,
+    test_section,
 )
 from shoal.web.ui.render import Ui, UiDep, redirect, text
 from shoal.web.ui.setup import refused, step, view_of
@@ -148,4 +149,8 @@ async def connected_destination(destination_id: str, ui: UiDep) -> Response:
 async def test_destination(destination_id: str, ui: UiDep) -> Response:
     """Send a sample event now (mappings apply) and show each answer of the vendor."""
     await ui.form()
-    return await _destination_page(ui, destination_id, await send_test(ui, destination_id))
+    answer = await send_test(ui, destination_id)
+    if ui.request.headers.get("hx-request") == "true":
+        action = f"/setup/destinations/{destination_id}/test"
+        return test_section(ui, action, answer)
+    return await _destination_page(ui, destination_id, answer)
