@@ -89,6 +89,22 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
+  // The live count says which conditions are incomplete. Each message goes next to its
+  // condition only if that condition is still on the page: the editor may have changed
+  // (or switched to text) while the count was running.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var root = event.target;
+    if (!root || !root.querySelectorAll) return;
+    Array.prototype.forEach.call(root.querySelectorAll("[data-cond-error]"), function (carrier) {
+      var slot = document.getElementById(carrier.getAttribute("data-cond-error"));
+      if (slot) {
+        slot.textContent = carrier.textContent;
+        slot.hidden = !carrier.textContent;
+      }
+      carrier.remove();
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-tabs]").forEach(setupTabs);
     document.querySelectorAll("[data-live-stream]").forEach(setupLive);
