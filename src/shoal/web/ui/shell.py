@@ -37,9 +37,15 @@ async def home(ui: UiDep) -> Response:
 
 @router.get("/welcome")
 async def welcome(ui: UiDep) -> Response:
-    """Welcome to Shoal: Get started (guided setup) or go straight to the sources."""
-    record = await asyncio.to_thread(ui.runtime.setup.get, ui.user.workspace_id)
-    return ui.page("welcome.html", started=record is not None)
+    """Welcome to Shoal: Get started (guided setup) or go straight to the sources. A
+    workspace that guided setup would refuse is told so here, not after choosing a goal."""
+    workspace = ui.user.workspace_id
+    record = await asyncio.to_thread(ui.runtime.setup.get, workspace)
+    refused = None
+    if record is None:
+        check = await asyncio.to_thread(ui.runtime.setup.eligibility, workspace)
+        refused = None if check.eligible else check.message
+    return ui.page("welcome.html", started=record is not None, refused=refused)
 
 
 @router.get("/signin")
