@@ -17,6 +17,7 @@ from shoal.control.repo import Conflict
 from shoal.destinations.repo import Destination
 from shoal.onboarding.errors import SetupError, not_ready
 from shoal.onboarding.repo import PublishedSource, SetupRecord, now
+from shoal.wording import noun_for
 
 if TYPE_CHECKING:
     from shoal.onboarding.flow import SetupService
@@ -104,7 +105,7 @@ async def complete_publish(setup: SetupService, user: User) -> SetupRecord:
             409,
             "not_verified",
             f"no accepted events have arrived yet from prod "
-            f"{'source' if len(silent) == 1 else 'sources'} {names}; send events "
+            f"{noun_for(len(silent), 'source')} {names}; send events "
             "with the prod write key, check the debugger, then mark this step complete",
         )
     if record.publish_verified_at is not None:

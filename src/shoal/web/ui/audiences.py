@@ -188,7 +188,7 @@ async def refresh_audience(audience_id: str, ui: UiDep) -> Response:
         log.warning("refresh of audience %s failed: %s", audience.id, exc)
         failure = str(exc) or type(exc).__name__
     audience = await _audience(ui, service, audience_id) or audience
-    if ui.request.headers.get("hx-request") != "true":
+    if not ui.htmx:
         if outcome is not None:
             done = f"+{outcome['entered']} entered, −{outcome['exited']} exited"  # noqa: RUF001
             ui.flash(f"Refreshed: {done}.")

@@ -8,7 +8,7 @@ test event whose answers the page shows (``send_test``). The templates they fill
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -120,7 +120,15 @@ async def send_test(ui: Ui, destination_id: str) -> dict[str, Any]:
     return {"ok": bool(results) and all(r["ok"] for r in results), "results": results}
 
 
-def test_section(ui: Ui, test_action: str, test: dict[str, Any]) -> Response:
-    """Just the "Send a test event" card with the vendor's answer, for htmx to swap in: the
-    page's address stays a GET, so reloading it never sends another test event."""
-    return ui.page("destinations/_test_section.html", test_action=test_action, test=test)
+async def answer_test(
+    ui: Ui,
+    destination_id: str,
+    test_action: str,
+    page: Callable[[dict[str, Any]], Awaitable[Response]],
+) -> Response:
+    """Send a test event; answer htmx with just the "Send a test event" card (the page's
+    address stays a GET, so reloading it never sends another), anyone else with ``page``."""
+    test = await send_test(ui, destination_id)
+    if ui.htmx:
+        return ui.page("destinations/_test_section.html", test_action=test_action, test=test)
+    return await page(test)

@@ -21,15 +21,14 @@ from shoal.destinations.base import DestinationFactory
 from shoal.destinations.repo import Destination
 from shoal.onboarding.destinations import describe
 from shoal.web.ui.destination_forms import (
+    answer_test,
     checked_name,
     chosen_sources,
     find_factory,
     form_values,
     read_changes,
     read_new,
-    send_test,
     settings_form,
-    test_section,
 )
 from shoal.web.ui.render import Ui, UiDep, missing, redirect, text
 
@@ -165,10 +164,12 @@ async def test_destination(destination_id: str, ui: UiDep) -> Response:
     destination = await find_destination(ui, destination_id)
     if destination is None:
         return missing_page(ui, destination_id)
-    answer = await send_test(ui, destination_id)
-    if ui.request.headers.get("hx-request") == "true":
-        return test_section(ui, f"/destinations/{destination_id}/test", answer)
-    return await detail_page(ui, destination, answer)
+    return await answer_test(
+        ui,
+        destination_id,
+        f"/destinations/{destination_id}/test",
+        lambda test: detail_page(ui, destination, test),
+    )
 
 
 @router.post("/{destination_id}/enabled")
@@ -187,7 +188,7 @@ async def set_enabled(destination_id: str, ui: UiDep) -> Response:
         if enabled
         else "Destination disabled: nothing is delivered until you enable it."
     )
-    if ui.request.headers.get("hx-request") == "true":
+    if ui.htmx:
         return ui.page("destinations/_enabled.html", destination=destination, message=message)
     ui.flash(message)
     return redirect(f"/destinations/{destination_id}")

@@ -105,6 +105,11 @@ class Ui:
         return kept if kept in ENVIRONMENTS else "dev"
 
     @property
+    def htmx(self) -> bool:
+        """Whether htmx sent the request (it swaps a fragment in place of a whole page)."""
+        return self.request.headers.get("hx-request") == "true"
+
+    @property
     def is_owner(self) -> bool:
         """Whether the user may change the guided setup and members."""
         return self.user.role == "owner"

@@ -18,13 +18,12 @@ from shoal.control.repo import Conflict, NotFound
 from shoal.destinations.base import DestinationFactory
 from shoal.onboarding import SetupError
 from shoal.web.ui.destination_forms import (
+    answer_test,
     chosen_sources,
     find_factory,
     form_values,
     read_new,
-    send_test,
     settings_form,
-    test_section,
 )
 from shoal.web.ui.render import Ui, UiDep, redirect, text
 from shoal.web.ui.setup import refused, step, view_of
@@ -149,8 +148,9 @@ async def connected_destination(destination_id: str, ui: UiDep) -> Response:
 async def test_destination(destination_id: str, ui: UiDep) -> Response:
     """Send a sample event now (mappings apply) and show each answer of the vendor."""
     await ui.form()
-    answer = await send_test(ui, destination_id)
-    if ui.request.headers.get("hx-request") == "true":
-        action = f"/setup/destinations/{destination_id}/test"
-        return test_section(ui, action, answer)
-    return await _destination_page(ui, destination_id, answer)
+    return await answer_test(
+        ui,
+        destination_id,
+        f"/setup/destinations/{destination_id}/test",
+        lambda test: _destination_page(ui, destination_id, test),
+    )

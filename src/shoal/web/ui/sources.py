@@ -159,7 +159,7 @@ async def set_enabled(source_id: str, ui: UiDep) -> Response:
         if enabled
         else ("Source disabled: its write key is refused until you enable it.")
     )
-    if ui.request.headers.get("hx-request") == "true":
+    if ui.htmx:
         return ui.page("sources/_enabled.html", source=source, message=message)
     ui.flash(message)
     return redirect(f"/sources/{source.id}")
